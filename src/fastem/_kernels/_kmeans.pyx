@@ -1,0 +1,130 @@
+"""k-means kernels used to initialise EM: k-means++ seeding and Lloyd passes
+(hard-assignment EM), chunked and parallel like the EM kernels.
+
+Centers and all accumulations are float64; rows may be float32 or float64.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport INFINITY
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+
+cdef inline double _sqdist(const floating[:, :] X, Py_ssize_t i,
+                           const double* c, Py_ssize_t d) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double t, s = 0.0
+    for j in range(d):
+        t = X[i, j] - c[j]
+        s += t * t
+    return s
+
+
+def lloyd_pass(
+    const floating[:, :] X,             # IN (N, D)
+    const double[:, ::1] centers,       # IN (K, D)
+    Py_ssize_t chunk_size,
+    Py_ssize_t[::1] labels,             # OUT (N,) nearest center, or empty
+    double[:, ::1] thread_sums,         # OUT (n_threads, 1 + K + K*D)
+):
+    """Assign rows to their nearest center and sum them per cluster.
+
+    Each thread writes [inertia, counts (K), sums (K, D)] into its row of
+    ``thread_sums``; the caller adds the rows in order.
+    """
+    cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = centers.shape[0]
+    cdef Py_ssize_t S = thread_sums.shape[1]
+    cdef int n_threads = <int> thread_sums.shape[0]
+    cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
+    cdef bint want_labels = labels.shape[0] > 0
+    cdef Py_ssize_t ch, i, j, k, s, best, start, stop
+    cdef double dist, best_dist
+    cdef double* acc
+    cdef double* local
+
+    thread_sums[:, :] = 0.0
+    if N == 0:
+        return
+    with nogil, parallel(num_threads=n_threads):
+        acc = <double*> malloc(S * sizeof(double))
+        local = <double*> malloc(S * sizeof(double))
+        memset(acc, 0, S * sizeof(double))
+        for ch in prange(n_chunks, schedule="static"):
+            start = ch * chunk_size
+            stop = min(start + chunk_size, N)
+            memset(local, 0, S * sizeof(double))
+            for i in range(start, stop):
+                best = 0
+                best_dist = INFINITY
+                for k in range(K):
+                    dist = _sqdist(X, i, &centers[k, 0], D)
+                    if dist < best_dist:
+                        best_dist = dist
+                        best = k
+                local[0] += best_dist
+                local[1 + best] += 1.0
+                for j in range(D):
+                    local[1 + K + best * D + j] += X[i, j]
+                if want_labels:
+                    labels[i] = best
+            for s in range(S):
+                acc[s] += local[s]
+        memcpy(&thread_sums[threadid(), 0], acc, S * sizeof(double))
+        free(acc)
+        free(local)
+
+
+def update_closest(
+    const floating[:, :] X,             # IN (N, D)
+    const double[::1] center,           # IN (D,)
+    double[::1] closest,                # INOUT (N,) squared distance to nearest center
+    Py_ssize_t chunk_size,
+    int n_threads,
+):
+    """closest[i] = min(closest[i], |x_i - center|^2)."""
+    cdef Py_ssize_t N = X.shape[0], D = X.shape[1]
+    cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
+    cdef Py_ssize_t ch, i
+    cdef double dist
+    with nogil:
+        for ch in prange(n_chunks, schedule="static", num_threads=n_threads):
+            for i in range(ch * chunk_size, min((ch + 1) * chunk_size, N)):
+                dist = _sqdist(X, i, &center[0], D)
+                if dist < closest[i]:
+                    closest[i] = dist
+
+
+def candidate_potentials(
+    const floating[:, :] X,             # IN (N, D)
+    const double[:, ::1] candidates,    # IN (T, D)
+    const double[::1] closest,          # IN (N,)
+    Py_ssize_t chunk_size,
+    double[:, ::1] thread_pot,          # OUT (n_threads, T)
+):
+    """Potential of each candidate: sum_i min(closest[i], |x_i - c_t|^2)."""
+    cdef Py_ssize_t N = X.shape[0], D = X.shape[1], T = candidates.shape[0]
+    cdef int n_threads = <int> thread_pot.shape[0]
+    cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
+    cdef Py_ssize_t ch, i, t
+    cdef double dist
+    cdef double* acc
+    cdef double* local
+
+    thread_pot[:, :] = 0.0
+    if N == 0:
+        return
+    with nogil, parallel(num_threads=n_threads):
+        acc = <double*> malloc(T * sizeof(double))
+        local = <double*> malloc(T * sizeof(double))
+        memset(acc, 0, T * sizeof(double))
+        for ch in prange(n_chunks, schedule="static"):
+            memset(local, 0, T * sizeof(double))
+            for i in range(ch * chunk_size, min((ch + 1) * chunk_size, N)):
+                for t in range(T):
+                    dist = _sqdist(X, i, &candidates[t, 0], D)
+                    local[t] += dist if dist < closest[i] else closest[i]
+            for t in range(T):
+                acc[t] += local[t]
+        memcpy(&thread_pot[threadid(), 0], acc, T * sizeof(double))
+        free(acc)
+        free(local)
