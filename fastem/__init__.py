@@ -1,1 +1,12 @@
-"""fastem: Gaussian mixture models fitted by EM on large data, fast, on the CPU."""
+"""fastem: Gaussian mixture models fitted by EM on large data, fast, on the CPU.
+
+``fastem.GaussianMixture`` is a drop-in for scikit-learn's, running on
+multi-threaded Cython kernels that turn each EM iteration into one streaming
+pass over the data.
+"""
+from fastem._gaussian_mixture import GaussianMixture
+from fastem._kernels._openmp import effective_n_threads, openmp_enabled
+
+__version__ = "0.1.0"
+
+__all__ = ["GaussianMixture", "effective_n_threads", "openmp_enabled", "__version__"]

@@ -1,0 +1,265 @@
+"""Sufficient statistics, the M-step, and the precision Cholesky factors.
+
+Everything here is small (K x D x D at most): the kernels reduce the data
+to a `SuffStats`, and these functions turn it into parameters.
+"""
+import math
+
+import numpy as np
+from scipy import linalg
+
+from fastem._kernels import _em
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+# scikit-learn adds this to every component's responsibility sum so an empty
+# component gives finite parameters; kept for identical trajectories.
+_NK_EPS = 10 * np.finfo(np.float64).eps
+
+
+class SuffStats:
+    """Float64 sufficient statistics of rows about per-component shifts c_k.
+
+    Attributes
+    ----------
+    n_samples : int
+        Rows summarised.
+    log_likelihood : float
+        Sum of the rows' log-likelihoods under the parameters of the E-step.
+    nk : ndarray (K,)
+        sum r_k.
+    s1 : ndarray (K, D)
+        sum r_k (x - c_k).
+    s2 : ndarray
+        full (K, D, D) sum r_k (x - c_k)(x - c_k)^T; tied (D, D) the same summed
+        over k; diag (K, D) its diagonal; spherical (K,) its trace. Only the
+        lower triangle of full/tied matrices is meaningful.
+    shift : ndarray (K, D)
+        The c_k (tied: the same row K times).
+
+    Statistics about the same shifts add: that is how chunks, threads, files
+    and machines combine.
+    """
+
+    def __init__(self, covariance_type, n_samples, log_likelihood, nk, s1, s2, shift):
+        self.covariance_type = covariance_type
+        self.n_samples = n_samples
+        self.log_likelihood = log_likelihood
+        self.nk = nk
+        self.s1 = s1
+        self.s2 = s2
+        self.shift = shift
+
+    @classmethod
+    def from_flat(cls, covariance_type, n_samples, flat, shift):
+        """Unpack the kernel's flat layout (see fastem/_kernels/_em.pyx)."""
+        K, D = shift.shape
+        nk = flat[1:1 + K]
+        s1 = flat[1 + K:1 + K + K * D].reshape(K, D)
+        s2 = flat[1 + K + K * D:]
+        s2 = {
+            "full": lambda: s2.reshape(K, D, D),
+            "tied": lambda: s2.reshape(D, D),
+            "diag": lambda: s2.reshape(K, D),
+            "spherical": lambda: s2,
+        }[covariance_type]()
+        return cls(covariance_type, n_samples, float(flat[0]), nk, s1, s2, shift)
+
+    def __iadd__(self, other):
+        if other.covariance_type != self.covariance_type or not np.array_equal(
+            other.shift, self.shift
+        ):
+            raise ValueError("statistics about different shifts cannot be added")
+        self.n_samples += other.n_samples
+        self.log_likelihood += other.log_likelihood
+        self.nk = self.nk + other.nk
+        self.s1 = self.s1 + other.s1
+        self.s2 = self.s2 + other.s2
+        return self
+
+
+def _symmetrize_lower(a):
+    """Fill the upper triangle of (..., D, D) from the lower one."""
+    lower = np.tril(a)
+    return lower + np.swapaxes(np.tril(a, -1), -1, -2)
+
+
+def _add_to_diagonal(a, value):
+    idx = np.arange(a.shape[-1])
+    a[..., idx, idx] += value
+    return a
+
+
+def estimate_parameters(stats, reg_covar):
+    """M-step: (nk, means, covariances) from sufficient statistics.
+
+    mean_k = c_k + s1_k / n_k
+    cov_k  = s2_k / n_k - (s1_k / n_k)(s1_k / n_k)^T + reg_covar I
+
+    which is algebraically scikit-learn's two-pass estimate. nk is returned
+    unnormalised (the caller divides by n or by its sum).
+    """
+    nk = stats.nk + _NK_EPS
+    delta = stats.s1 / nk[:, np.newaxis]
+    means = stats.shift + delta
+    cov_type = stats.covariance_type
+    if cov_type == "full":
+        cov = _symmetrize_lower(stats.s2) / nk[:, np.newaxis, np.newaxis]
+        cov -= delta[:, :, np.newaxis] * delta[:, np.newaxis, :]
+        _add_to_diagonal(cov, reg_covar)
+    elif cov_type == "tied":
+        # sum_k sum_n r_nk (x - m_k)(x - m_k)^T
+        #   = sum_n (x - c)(x - c)^T - sum_k n_k (m_k - c)(m_k - c)^T
+        cov = _symmetrize_lower(stats.s2) - (nk[:, np.newaxis] * delta).T @ delta
+        cov /= nk.sum()
+        _add_to_diagonal(cov, reg_covar)
+    elif cov_type == "diag":
+        cov = stats.s2 / nk[:, np.newaxis] - delta**2 + reg_covar
+    else:  # spherical: the mean of the diagonal variances
+        n_features = means.shape[1]
+        cov = (stats.s2 / nk - np.sum(delta**2, axis=1)) / n_features + reg_covar
+    return nk, means, cov
+
+
+def _collapse_message(components, reg_covar, detail=""):
+    return (
+        "Fitting the mixture model failed because the covariance of "
+        f"component(s) {components} is not positive definite{detail}: such a "
+        "component has collapsed onto too few points (a singleton, or points "
+        "lying on a lower-dimensional subspace). Increase reg_covar (now "
+        f"{reg_covar:g}), use fewer components, or rescale the data."
+    )
+
+
+def compute_precision_cholesky(covariances, covariance_type, reg_covar=None):
+    """Upper-triangular U with U U^T = covariance^-1 (scikit-learn's convention).
+
+    Raises a ValueError naming the collapsed components and what to change.
+    """
+    if covariance_type in ("full", "tied"):
+        covs = covariances if covariance_type == "full" else covariances[np.newaxis]
+        n_features = covs.shape[-1]
+        eye = np.eye(n_features)
+        out = np.empty_like(covs)
+        bad = []
+        for k, cov in enumerate(covs):
+            try:
+                cov_chol = linalg.cholesky(cov, lower=True, check_finite=False)
+            except linalg.LinAlgError:
+                bad.append(k)
+                continue
+            out[k] = linalg.solve_triangular(
+                cov_chol, eye, lower=True, check_finite=False
+            ).T
+        if bad or not np.all(np.isfinite(out)):
+            bad = bad or [k for k in range(len(covs)) if not np.all(np.isfinite(out[k]))]
+            raise ValueError(_collapse_message(bad, _reg(reg_covar)))
+        return out if covariance_type == "full" else out[0]
+    bad = np.flatnonzero(~(covariances > 0.0).reshape(covariances.shape[0], -1).all(axis=1))
+    if bad.size:
+        raise ValueError(_collapse_message(bad.tolist(), _reg(reg_covar)))
+    return 1.0 / np.sqrt(covariances)
+
+
+def _reg(reg_covar):
+    return float("nan") if reg_covar is None else reg_covar
+
+
+def _flipudlr(a):
+    return np.flip(np.flip(a, axis=-1), axis=-2)
+
+
+def precision_cholesky_from_precisions(precisions, covariance_type):
+    """Upper-triangular U with U U^T = precision (for precisions_init)."""
+    if covariance_type == "full":
+        return np.stack(
+            [_flipudlr(linalg.cholesky(_flipudlr(p), lower=True)) for p in precisions]
+        )
+    if covariance_type == "tied":
+        return _flipudlr(linalg.cholesky(_flipudlr(precisions), lower=True))
+    return np.sqrt(precisions)
+
+
+def precisions_from_cholesky(prec_chol, covariance_type):
+    if covariance_type == "full":
+        return np.einsum("kij,klj->kil", prec_chol, prec_chol)
+    if covariance_type == "tied":
+        return prec_chol @ prec_chol.T
+    return prec_chol**2
+
+
+def covariances_from_cholesky(prec_chol, covariance_type):
+    """Covariances from precision Cholesky factors (used when only
+    precisions_init is known)."""
+    if covariance_type in ("full", "tied"):
+        chols = prec_chol if covariance_type == "full" else prec_chol[np.newaxis]
+        eye = np.eye(chols.shape[-1])
+        covs = np.stack(
+            [
+                (lambda inv: inv.T @ inv)(linalg.solve_triangular(u, eye, lower=False).T)
+                for u in chols
+            ]
+        )
+        return covs if covariance_type == "full" else covs[0]
+    return 1.0 / prec_chol**2
+
+
+def log_det_cholesky(prec_chol, covariance_type, n_features):
+    """log det U_k per component (tied/spherical broadcast as scikit-learn)."""
+    if covariance_type == "full":
+        return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
+    if covariance_type == "tied":
+        return np.sum(np.log(np.diag(prec_chol)))
+    if covariance_type == "diag":
+        return np.sum(np.log(prec_chol), axis=1)
+    return n_features * np.log(prec_chol)
+
+
+def n_parameters(covariance_type, n_components, n_features):
+    """Free parameters of the mixture (for BIC and AIC)."""
+    K, D = n_components, n_features
+    cov_params = {
+        "full": K * D * (D + 1) / 2.0,
+        "tied": D * (D + 1) / 2.0,
+        "diag": K * D,
+        "spherical": K,
+    }[covariance_type]
+    return int(cov_params + K * D + K - 1)
+
+
+class KernelParams:
+    """Model parameters laid out for the kernels (see _em.pyx).
+
+    loc/prec/center are in the data's dtype (float32 data is compared in
+    float32); log_const and shift stay float64.
+    """
+
+    def __init__(self, weights, means, prec_chol, covariance_type, dtype):
+        n_components, n_features = means.shape
+        self.cov_code = _em.COV_TYPE_CODES[covariance_type]
+        self.covariance_type = covariance_type
+        self.n_components, self.n_features = n_components, n_features
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(weights)
+        self.log_const = np.ascontiguousarray(
+            log_weights
+            - 0.5 * n_features * math.log(2 * math.pi)
+            + log_det_cholesky(prec_chol, covariance_type, n_features)
+            + np.zeros(n_components),
+            dtype=np.float64,
+        )
+        if covariance_type == "tied":
+            # y_k = (x - c) U - (mu_k - c) U with c near the data: one
+            # triangular product per row instead of K.
+            w = weights / weights.sum()
+            center = w @ means
+            loc = (means - center) @ prec_chol
+            shift = np.tile(center, (n_components, 1))
+        else:
+            center = np.zeros(n_features)
+            loc = means
+            shift = means
+        self.loc = np.ascontiguousarray(loc, dtype=dtype)
+        self.prec = np.ascontiguousarray(np.ravel(prec_chol), dtype=dtype)
+        self.center = np.ascontiguousarray(center, dtype=dtype)
+        self.shift = np.ascontiguousarray(shift, dtype=np.float64)

@@ -1,0 +1,374 @@
+"""fastem.GaussianMixture: scikit-learn's estimator on fastem's kernels."""
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_array, check_random_state, check_scalar
+from sklearn.utils.validation import check_is_fitted
+
+from fastem import _covariance as cov
+from fastem import _init
+from fastem._base import BaseMixture
+from fastem._engine import Engine, blas_single_threaded
+
+_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _check_shape(param, shape, name):
+    if param.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape of {shape}, "
+            f"but got {param.shape}"
+        )
+
+
+def _check_weights(weights, n_components):
+    weights = check_array(weights, dtype=np.float64, ensure_2d=False,
+                          input_name="weights_init")
+    _check_shape(weights, (n_components,), "weights")
+    if np.any(weights < 0.0) or np.any(weights > 1.0):
+        raise ValueError(
+            "The parameter 'weights' should be in the range [0, 1], but got "
+            f"max value {weights.max():.5f}, min value {weights.min():.5f}"
+        )
+    if not abs(1.0 - weights.sum()) <= 1e-8:
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got "
+            f"sum(weights) = {weights.sum():.5f}"
+        )
+    return weights
+
+
+def _check_precisions(precisions, covariance_type, n_components, n_features):
+    precisions = check_array(precisions, dtype=np.float64, ensure_2d=False,
+                             allow_nd=covariance_type == "full",
+                             input_name="precisions_init")
+    shape = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+    _check_shape(precisions, shape, f"{covariance_type} precision")
+    if covariance_type in ("full", "tied"):
+        for p in precisions.reshape(-1, n_features, n_features):
+            if not (np.allclose(p, p.T) and np.all(np.linalg.eigvalsh(p) > 0.0)):
+                raise ValueError(
+                    f"'{covariance_type} precision' should be symmetric, "
+                    "positive-definite"
+                )
+    elif np.any(precisions <= 0.0):
+        raise ValueError(f"'{covariance_type} precision' should be positive")
+    return precisions
+
+
+class GaussianMixture(BaseMixture):
+    """Gaussian mixture model fitted by EM, a drop-in for
+    ``sklearn.mixture.GaussianMixture`` running on multi-threaded kernels.
+
+    Each EM iteration is one pass over X in chunks of rows: the kernels
+    compute log-responsibilities and float64 sufficient statistics for all
+    components at once, never materialising (n_samples, n_components) or
+    (n_samples, n_features) temporaries. From the same initial parameters
+    the fit follows scikit-learn's trajectory to rounding.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Each component has its own general covariance ("full"), all share
+        one ("tied"), each has its own diagonal ("diag") or single variance
+        ("spherical").
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound (mean
+        log-likelihood per sample).
+    reg_covar : float, default=1e-6
+        Non-negative regularisation added to the diagonal of covariances.
+    max_iter : int, default=100
+        EM iterations per initialisation.
+    n_init : int, default=1
+        Initialisations to perform; the best result is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, \
+            default="kmeans"
+        How initial responsibilities are chosen: k-means labels, k-means++
+        seeds, random, or random data points.
+    weights_init : array-like of shape (n_components,), default=None
+    means_init : array-like of shape (n_components, n_features), default=None
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances), shaped by covariance_type
+        as ``precisions_``.
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+        Start each ``fit`` from the previous solution (n_init is then 1).
+    verbose : int, default=0
+    verbose_interval : int, default=10
+    chunk_size : int, default=None
+        Rows per kernel chunk; None chooses it from n_features and
+        n_components so that a chunk's work stays in cache.
+    n_threads : int, default=None
+        OpenMP threads; None uses all available CPUs (honouring
+        OMP_NUM_THREADS); 1 runs serially; -1 all, -2 all but one.
+    dtype : {None, numpy.float32, numpy.float64}, default=None
+        Precision of the distance computations. None keeps float32 input in
+        float32 and uses float64 otherwise. Parameters and sufficient
+        statistics are always float64.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (n_components, n_features, n_features) if "full",
+        (n_features, n_features) if "tied", (n_components, n_features) if
+        "diag", (n_components,) if "spherical".
+    precisions_ : ndarray
+        Inverses of the covariances, shaped as covariances_.
+    precisions_cholesky_ : ndarray
+        Upper-triangular Cholesky factors of the precisions, shaped as
+        covariances_.
+    converged_ : bool
+    n_iter_ : int
+        EM iterations of the best initialisation.
+    lower_bound_ : float
+        Mean log-likelihood per sample at the last iteration of the best fit.
+    lower_bounds_ : list of float
+        lower_bound_ at every iteration of the best fit.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gm.means_[:, 0])
+    array([ 1., 10.])
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        chunk_size=None,
+        n_threads=None,
+        dtype=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+        self.n_threads = n_threads
+        self.dtype = dtype
+
+    # -- validation ----------------------------------------------------------------
+    def _check_hyperparameters(self):
+        check_scalar(self.n_components, "n_components", Integral, min_val=1)
+        check_scalar(self.tol, "tol", Real, min_val=0.0)
+        check_scalar(self.reg_covar, "reg_covar", Real, min_val=0.0)
+        check_scalar(self.max_iter, "max_iter", Integral, min_val=0)
+        check_scalar(self.n_init, "n_init", Integral, min_val=1)
+        check_scalar(self.verbose_interval, "verbose_interval", Integral, min_val=1)
+        if self.covariance_type not in cov.COVARIANCE_TYPES:
+            raise ValueError(
+                f"covariance_type must be one of {cov.COVARIANCE_TYPES}, "
+                f"got {self.covariance_type!r}"
+            )
+        if self.init_params not in _INIT_PARAMS:
+            raise ValueError(
+                f"init_params must be one of {_INIT_PARAMS}, got {self.init_params!r}"
+            )
+        if self.chunk_size is not None:
+            check_scalar(self.chunk_size, "chunk_size", Integral, min_val=1)
+        if self.n_threads is not None and (
+            not isinstance(self.n_threads, Integral) or self.n_threads == 0
+        ):
+            raise ValueError(f"n_threads must be None or a non-zero int, got {self.n_threads!r}")
+        self._accepted_dtypes()
+
+    def _accepted_dtypes(self):
+        if self.dtype is None:
+            return [np.float64, np.float32]
+        dtype = np.dtype(self.dtype) if isinstance(self.dtype, (str, type, np.dtype)) else None
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be None, 'float32' or 'float64', got {self.dtype!r}")
+        return dtype.type
+
+    def _check_parameters(self, X):
+        n_features = X.shape[1]
+        K = self.n_components
+        self._weights_init = (None if self.weights_init is None
+                              else _check_weights(self.weights_init, K))
+        self._means_init = None
+        if self.means_init is not None:
+            self._means_init = check_array(self.means_init, dtype=np.float64,
+                                           input_name="means_init")
+            _check_shape(self._means_init, (K, n_features), "means")
+        self._precisions_init = (
+            None if self.precisions_init is None
+            else _check_precisions(self.precisions_init, self.covariance_type, K, n_features)
+        )
+        self._engine = Engine(self.covariance_type, K, n_features,
+                              self.chunk_size, self.n_threads)
+
+    def _run_context(self):
+        return blas_single_threaded(self.covariance_type, self.n_features_in_)
+
+    # -- EM steps --------------------------------------------------------------------
+    def _initialize_parameters(self, X, random_state):
+        K = self.n_components
+        n_samples = X.shape[0]
+        if (self._weights_init is not None and self._means_init is not None
+                and self._precisions_init is not None):
+            stats = None  # nothing to estimate, and no random numbers drawn
+        elif self.init_params == "kmeans":
+            engine = self._engine
+            centers, labels = _init.kmeans(X, K, random_state, engine.chunk_size,
+                                           engine.max_threads)
+            shift = self._init_shift(centers)
+            stats = _init.stats_from_resp(
+                X, self.covariance_type,
+                lambda a, b: (labels[a:b, np.newaxis] == np.arange(K)).astype(np.float64),
+                shift,
+            )
+        elif self.init_params == "random":
+            shift = self._init_shift(
+                np.repeat(np.asarray(X[:1024], dtype=np.float64).mean(axis=0)[np.newaxis], K, 0)
+            )
+
+            def random_resp(a, b):
+                resp = random_state.uniform(size=(b - a, K))
+                return resp / resp.sum(axis=1)[:, np.newaxis]
+
+            stats = _init.stats_from_resp(X, self.covariance_type, random_resp, shift)
+        else:
+            if self.init_params == "random_from_data":
+                indices = random_state.choice(n_samples, size=K, replace=False)
+            else:
+                engine = self._engine
+                _, indices = _init.kmeans_plusplus(X, K, random_state,
+                                                   engine.chunk_size, engine.max_threads)
+            stats = _init.sparse_resp_stats(X, self.covariance_type, indices)
+
+        weights = means = covariances = None
+        if stats is not None:
+            weights, means, covariances = cov.estimate_parameters(stats, self.reg_covar)
+            if self._weights_init is None:
+                weights = weights / n_samples
+        if self._weights_init is not None:
+            weights = self._weights_init.copy()
+        if self._means_init is not None:
+            means = self._means_init.copy()
+        if self._precisions_init is None:
+            prec_chol = cov.compute_precision_cholesky(covariances, self.covariance_type,
+                                                       self.reg_covar)
+        else:
+            prec_chol = cov.precision_cholesky_from_precisions(self._precisions_init,
+                                                               self.covariance_type)
+            covariances = cov.covariances_from_cholesky(prec_chol, self.covariance_type)
+        return weights, means, covariances, prec_chol
+
+    def _init_shift(self, centers):
+        if self.covariance_type == "tied":
+            return np.tile(centers.mean(axis=0), (centers.shape[0], 1))
+        return np.array(centers, dtype=np.float64)
+
+    def _e_step_stats(self, X, params):
+        weights, means, _, prec_chol = params
+        kp = self._engine.kernel_params(weights, means, prec_chol, X.dtype)
+        return self._engine.em_stats(X, kp)
+
+    def _m_step(self, stats):
+        nk, means, covariances = cov.estimate_parameters(stats, self.reg_covar)
+        weights = nk / nk.sum()
+        prec_chol = cov.compute_precision_cholesky(covariances, self.covariance_type,
+                                                   self.reg_covar)
+        return weights, means, covariances, prec_chol
+
+    def _get_parameters(self):
+        return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        (self.weights_, self.means_, self.covariances_,
+         self.precisions_cholesky_) = params
+        self.precisions_ = cov.precisions_from_cholesky(self.precisions_cholesky_,
+                                                        self.covariance_type)
+
+    def _score(self, X, **outputs):
+        engine = getattr(self, "_engine", None)
+        if engine is None or engine.n_features != X.shape[1]:
+            engine = Engine(self.covariance_type, self.n_components, X.shape[1],
+                            self.chunk_size, self.n_threads)
+        kp = engine.kernel_params(self.weights_, self.means_,
+                                  self.precisions_cholesky_, X.dtype)
+        return engine.score(X, kp, **outputs)
+
+    # -- model size, criteria, sampling --------------------------------------------------
+    def _n_parameters(self):
+        return cov.n_parameters(self.covariance_type, self.n_components,
+                                self.means_.shape[1])
+
+    def bic(self, X):
+        """Bayesian information criterion of the model on X (lower is better)."""
+        n_samples = np.shape(X)[0]
+        return (-2 * self.score(X) * n_samples
+                + self._n_parameters() * math.log(n_samples))
+
+    def aic(self, X):
+        """Akaike information criterion of the model on X (lower is better)."""
+        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each sample was drawn from.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples}. The sampling "
+                "requires at least one sample."
+            )
+        n_features = self.means_.shape[1]
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        if self.covariance_type == "full":
+            parts = [rng.multivariate_normal(m, c, int(n))
+                     for m, c, n in zip(self.means_, self.covariances_, counts)]
+        elif self.covariance_type == "tied":
+            parts = [rng.multivariate_normal(m, self.covariances_, int(n))
+                     for m, n in zip(self.means_, counts)]
+        else:
+            parts = [m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
+                     for m, c, n in zip(self.means_, self.covariances_, counts)]
+        y = np.concatenate([np.full(int(n), k, dtype=np.int64)
+                            for k, n in enumerate(counts)])
+        return np.vstack(parts), y

@@ -1,0 +1,159 @@
+"""Initialisation: k-means++ seeding, Lloyd iterations, and the first
+sufficient statistics from initial responsibilities (scikit-learn's four
+init_params strategies), all without N x K or N x D temporaries."""
+import numpy as np
+
+from fastem._covariance import SuffStats
+from fastem._kernels import _kmeans
+
+# Rows per NumPy block in the init helpers below (one-off passes, so plain
+# NumPy on blocks of a few MB is fast enough and simple).
+_BLOCK_ROWS = 16384
+
+
+def _blocks(n_samples, block_rows=_BLOCK_ROWS):
+    for start in range(0, n_samples, block_rows):
+        yield start, min(start + block_rows, n_samples)
+
+
+def mean_variance(X):
+    """Mean over features of the per-feature variance, in blocks (Chan et al.)."""
+    n, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for start, stop in _blocks(X.shape[0]):
+        block = np.asarray(X[start:stop], dtype=np.float64)
+        nb = stop - start
+        mb = block.mean(axis=0)
+        m2b = ((block - mb) ** 2).sum(axis=0)
+        delta = mb - mean
+        total = n + nb
+        mean = mean + delta * nb / total
+        m2 = m2 + m2b + delta**2 * n * nb / total
+        n = total
+    return float(np.mean(m2 / n))
+
+
+def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), drawing random
+    numbers exactly as scikit-learn's ``kmeans_plusplus`` does.
+
+    Returns (centers (K, D) float64, indices (K,)).
+    """
+    n_samples, n_features = X.shape
+    n_local_trials = 2 + int(np.log(n_clusters))
+    centers = np.empty((n_clusters, n_features))
+    indices = np.empty(n_clusters, dtype=np.intp)
+    n_threads = max(1, min(n_threads, -(-n_samples // chunk_size)))
+
+    center_id = random_state.choice(n_samples, p=np.full(n_samples, 1.0 / n_samples))
+    centers[0] = X[center_id]
+    indices[0] = center_id
+    closest = np.full(n_samples, np.inf)
+    _kmeans.update_closest(X, centers[0], closest, chunk_size, n_threads)
+    current_pot = closest.sum()
+    thread_pot = np.empty((n_threads, n_local_trials))
+    for c in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
+        candidate_ids = np.searchsorted(np.cumsum(closest), rand_vals)
+        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
+        candidates = np.ascontiguousarray(X[candidate_ids], dtype=np.float64)
+        _kmeans.candidate_potentials(X, candidates, closest, chunk_size, thread_pot)
+        pots = thread_pot.sum(axis=0)
+        best = int(np.argmin(pots))
+        current_pot = pots[best]
+        centers[c] = candidates[best]
+        indices[c] = candidate_ids[best]
+        _kmeans.update_closest(X, centers[c], closest, chunk_size, n_threads)
+    return centers, indices
+
+
+def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol=1e-4):
+    """Lloyd's algorithm (hard-assignment EM) from k-means++ seeds.
+
+    Stops when the squared center shift falls below ``tol`` times the mean
+    feature variance (scikit-learn's criterion). Returns (centers, labels).
+    """
+    n_samples, n_features = X.shape
+    centers, _ = kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads)
+    tol_abs = mean_variance(X) * tol
+    n_threads = max(1, min(n_threads, -(-n_samples // chunk_size)))
+    sums = np.empty((n_threads, 1 + n_clusters + n_clusters * n_features))
+    no_labels = np.empty(0, dtype=np.intp)
+    for _ in range(max_iter):
+        _kmeans.lloyd_pass(X, centers, chunk_size, no_labels, sums)
+        total = sums.sum(axis=0)
+        counts = total[1:1 + n_clusters]
+        new_centers = centers.copy()
+        filled = counts > 0  # an empty cluster keeps its center
+        new_centers[filled] = (
+            total[1 + n_clusters:].reshape(n_clusters, n_features)[filled]
+            / counts[filled, np.newaxis]
+        )
+        shift = float(np.sum((new_centers - centers) ** 2))
+        centers = new_centers
+        if shift <= tol_abs:
+            break
+    labels = np.empty(n_samples, dtype=np.intp)
+    _kmeans.lloyd_pass(X, centers, chunk_size, labels, sums)
+    return centers, labels
+
+
+def stats_from_resp(X, covariance_type, resp_block, shift):
+    """SuffStats of X under given responsibilities, block by block.
+
+    ``resp_block(start, stop)`` returns the (stop - start, K) responsibilities
+    of those rows; ``shift`` is the (K, D) float64 c_k (tied: equal rows).
+    """
+    n_components, n_features = shift.shape
+    nk = np.zeros(n_components)
+    s1 = np.zeros((n_components, n_features))
+    s2 = {
+        "full": np.zeros((n_components, n_features, n_features)),
+        "tied": np.zeros((n_features, n_features)),
+        "diag": np.zeros((n_components, n_features)),
+        "spherical": np.zeros(n_components),
+    }[covariance_type]
+    for start, stop in _blocks(X.shape[0]):
+        block = np.asarray(X[start:stop], dtype=np.float64)
+        resp = resp_block(start, stop)
+        nk += resp.sum(axis=0)
+        if covariance_type == "tied":
+            diff = block - shift[0]
+            s1 += resp.T @ diff
+            s2 += diff.T @ diff
+            continue
+        for k in range(n_components):
+            diff = block - shift[k]
+            r = resp[:, k]
+            s1[k] += r @ diff
+            if covariance_type == "full":
+                s2[k] += (diff.T * r) @ diff
+            elif covariance_type == "diag":
+                s2[k] += r @ diff**2
+            else:
+                s2[k] += r @ np.einsum("ij,ij->i", diff, diff)
+    return SuffStats(covariance_type, X.shape[0], 0.0, nk, s1, s2, shift)
+
+
+def sparse_resp_stats(X, covariance_type, indices):
+    """SuffStats of responsibilities that are 1 at row indices[k] for
+    component k and 0 elsewhere (init_params "random_from_data" and
+    "k-means++"), computed as scikit-learn's formulas do: in particular its
+    tied estimate uses X^T X over all rows."""
+    seeds = np.asarray(X[np.sort(indices)], dtype=np.float64)
+    seeds = seeds[np.argsort(np.argsort(indices))]
+    n_components, n_features = seeds.shape
+    nk = np.ones(n_components)
+    if covariance_type == "tied":
+        gram = np.zeros((n_features, n_features))
+        for start, stop in _blocks(X.shape[0]):
+            block = np.asarray(X[start:stop], dtype=np.float64)
+            gram += block.T @ block
+        return SuffStats("tied", X.shape[0], 0.0, nk, seeds,
+                         gram, np.zeros((n_components, n_features)))
+    s2 = {
+        "full": np.zeros((n_components, n_features, n_features)),
+        "diag": np.zeros((n_components, n_features)),
+        "spherical": np.zeros(n_components),
+    }[covariance_type]
+    return SuffStats(covariance_type, X.shape[0], 0.0, nk,
+                     np.zeros((n_components, n_features)), s2, seeds)
