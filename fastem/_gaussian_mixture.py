@@ -236,7 +236,7 @@ class GaussianMixture(BaseMixture):
                               self.chunk_size, self.n_threads)
 
     def _run_context(self):
-        return blas_single_threaded(self.covariance_type, self.n_features_in_)
+        return blas_single_threaded(self.covariance_type)
 
     # -- EM steps --------------------------------------------------------------------
     def _initialize_parameters(self, X, random_state):

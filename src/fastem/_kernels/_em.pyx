@@ -61,21 +61,19 @@ cdef void _logprob_chunk(
     const floating* prec,       # IN flat precision Cholesky
     const floating* center,     # IN (d,) tied only
     const double* log_const,    # IN (K,)
-    int cov_type, bint use_blas,
-    floating* work,             # scratch (n + 2, d)
+    int cov_type,
+    floating* work,             # scratch (n, d)
     double* logp,               # OUT (n, K) weighted log-probabilities
 ) noexcept nogil:
     cdef Py_ssize_t i, j, a, k
     cdef const floating* xi
     cdef const floating* mu
     cdef const floating* U
-    cdef floating* diff = work + n * d
-    cdef floating* y = work + (n + 1) * d
     cdef floating* wi
-    cdef floating da, t
+    cdef floating t
     cdef double s
 
-    if cov_type == FULL and use_blas:
+    if cov_type == FULL:
         for k in range(n_comp):
             mu = loc + k * d
             for i in range(n):
@@ -88,40 +86,12 @@ cdef void _logprob_chunk(
                 for j in range(d):
                     s += wi[j] * wi[j]
                 logp[i * n_comp + k] = log_const[k] - 0.5 * s
-    elif cov_type == FULL:
-        for i in range(n):
-            xi = x + i * d
-            for k in range(n_comp):
-                mu = loc + k * d
-                U = prec + k * d * d
-                for j in range(d):
-                    y[j] = 0
-                # y_j = sum_{a <= j} (x_a - mu_a) U_aj, U upper triangular
-                for a in range(d):
-                    da = xi[a] - mu[a]
-                    for j in range(a, d):
-                        y[j] += da * U[a * d + j]
-                s = 0.0
-                for j in range(d):
-                    s += y[j] * y[j]
-                logp[i * n_comp + k] = log_const[k] - 0.5 * s
     elif cov_type == TIED:
         # z = (x - c) U once per row, then y_k = z - loc_k.
-        if use_blas:
-            for i in range(n):
-                for j in range(d):
-                    work[i * d + j] = x[i * d + j] - center[j]
-            trmm_right_upper(<int> n, <int> d, prec, work)
-        else:
-            for i in range(n):
-                xi = x + i * d
-                wi = work + i * d
-                for j in range(d):
-                    wi[j] = 0
-                for a in range(d):
-                    da = xi[a] - center[a]
-                    for j in range(a, d):
-                        wi[j] += da * prec[a * d + j]
+        for i in range(n):
+            for j in range(d):
+                work[i * d + j] = x[i * d + j] - center[j]
+        trmm_right_upper(<int> n, <int> d, prec, work)
         for i in range(n):
             wi = work + i * d
             for k in range(n_comp):
@@ -188,8 +158,8 @@ cdef void _stats_chunk(
     Py_ssize_t n, Py_ssize_t d, Py_ssize_t n_comp,
     const double* resp,         # IN (n, K)
     const double* shift,        # IN (K, d) c_k
-    int cov_type, bint use_blas,
-    double* work,               # scratch (n + 1, d)
+    int cov_type,
+    double* work,               # scratch (n, d)
     double* st,                 # INOUT flat statistics (see module doc), from [1]
 ) noexcept nogil:
     cdef Py_ssize_t i, k, a, b
@@ -198,12 +168,11 @@ cdef void _stats_chunk(
     cdef double* nk = st + 1
     cdef double* s1 = st + 1 + n_comp
     cdef double* s2 = st + 1 + n_comp + n_comp * d
-    cdef double* diff = work + n * d
     cdef double* S
     cdef double* wi
     cdef double r, sr, w, acc, dv
 
-    if cov_type == FULL and use_blas:
+    if cov_type == FULL:
         for k in range(n_comp):
             c = shift + k * d
             acc = 0.0
@@ -219,23 +188,6 @@ cdef void _stats_chunk(
                     wi[a] = sr * dv
             nk[k] += acc
             syrk_lower_accumulate(<int> n, <int> d, work, s2 + k * d * d)
-    elif cov_type == FULL:
-        for i in range(n):
-            xi = x + i * d
-            for k in range(n_comp):
-                r = resp[i * n_comp + k]
-                if r == 0.0:
-                    continue
-                nk[k] += r
-                c = shift + k * d
-                for a in range(d):
-                    diff[a] = xi[a] - c[a]
-                    s1[k * d + a] += r * diff[a]
-                S = s2 + k * d * d
-                for a in range(d):
-                    w = r * diff[a]
-                    for b in range(a + 1):
-                        S[a * d + b] += w * diff[b]
     elif cov_type == TIED:
         c = shift
         for i in range(n):
@@ -249,14 +201,7 @@ cdef void _stats_chunk(
                 for a in range(d):
                     s1[k * d + a] += r * wi[a]
         # sum_k r_k = 1: the shared scatter does not depend on responsibilities
-        if use_blas:
-            syrk_lower_accumulate(<int> n, <int> d, work, s2)
-        else:
-            for i in range(n):
-                wi = work + i * d
-                for a in range(d):
-                    for b in range(a + 1):
-                        s2[a * d + b] += wi[a] * wi[b]
+        syrk_lower_accumulate(<int> n, <int> d, work, s2)
     elif cov_type == DIAG:
         for i in range(n):
             xi = x + i * d
@@ -313,7 +258,6 @@ def em_pass(
     const double[::1] log_const,        # IN (K,)
     const double[:, ::1] shift,         # IN (K, D) statistics shift c_k
     int cov_type,
-    bint use_blas,
     Py_ssize_t chunk_size,
     double[:, ::1] thread_stats,        # OUT (n_threads, stats_size)
 ):
@@ -342,8 +286,8 @@ def em_pass(
         return
     with nogil, parallel(num_threads=n_threads):
         xbuf = <floating*> malloc(chunk_size * D * sizeof(floating))
-        work = <floating*> malloc((chunk_size + 2) * D * sizeof(floating))
-        work64 = <double*> malloc((chunk_size + 1) * D * sizeof(double))
+        work = <floating*> malloc(chunk_size * D * sizeof(floating))
+        work64 = <double*> malloc(chunk_size * D * sizeof(double))
         logp = <double*> malloc(chunk_size * K * sizeof(double))
         acc = <double*> malloc(S * sizeof(double))
         local = <double*> malloc(S * sizeof(double))
@@ -353,10 +297,10 @@ def em_pass(
             n = min(chunk_size, N - start)
             xc = _chunk_rows(X, start, n, contiguous, xbuf)
             _logprob_chunk(xc, n, D, K, &loc[0, 0], &prec[0], &center[0],
-                           &log_const[0], cov_type, use_blas, work, logp)
+                           &log_const[0], cov_type, work, logp)
             memset(local, 0, S * sizeof(double))
             local[0] = _normalize_chunk(logp, n, K, NULL)
-            _stats_chunk(xc, n, D, K, logp, &shift[0, 0], cov_type, use_blas,
+            _stats_chunk(xc, n, D, K, logp, &shift[0, 0], cov_type,
                          work64, local)
             for s in range(S):
                 acc[s] += local[s]
@@ -376,7 +320,6 @@ def score_pass(
     const floating[::1] center,         # IN (D,) tied; ignored otherwise
     const double[::1] log_const,        # IN (K,)
     int cov_type,
-    bint use_blas,
     Py_ssize_t chunk_size,
     int n_threads,
     double[::1] out_ll,                 # OUT (N,) row log-likelihoods, or empty
@@ -401,14 +344,14 @@ def score_pass(
         return
     with nogil, parallel(num_threads=n_threads):
         xbuf = <floating*> malloc(chunk_size * D * sizeof(floating))
-        work = <floating*> malloc((chunk_size + 2) * D * sizeof(floating))
+        work = <floating*> malloc(chunk_size * D * sizeof(floating))
         logp = <double*> malloc(chunk_size * K * sizeof(double))
         for ch in prange(n_chunks, schedule="static"):
             start = ch * chunk_size
             n = min(chunk_size, N - start)
             xc = _chunk_rows(X, start, n, contiguous, xbuf)
             _logprob_chunk(xc, n, D, K, &loc[0, 0], &prec[0], &center[0],
-                           &log_const[0], cov_type, use_blas, work, logp)
+                           &log_const[0], cov_type, work, logp)
             if want_labels:
                 # argmax of the weighted log-probabilities, as scikit-learn
                 for i in range(n):
