@@ -121,12 +121,14 @@ def estimate_parameters(stats, reg_covar):
     return nk, means, cov
 
 
-def _collapse_message(components, reg_covar, detail=""):
+def _collapse_message(components, reg_covar):
+    what = ("the tied covariance is" if components is None
+            else f"the covariance of component(s) {components} is")
     return (
-        "Fitting the mixture model failed because the covariance of "
-        f"component(s) {components} is not positive definite{detail}: such a "
-        "component has collapsed onto too few points (a singleton, or points "
-        "lying on a lower-dimensional subspace). Increase reg_covar (now "
+        f"Fitting the mixture model failed because {what} not positive "
+        "definite: the data (or a component's share of it) lie on a "
+        "lower-dimensional subspace, e.g. a component collapsed onto a single "
+        "point or a feature is constant. Increase reg_covar (now "
         f"{reg_covar:g}), use fewer components, or rescale the data."
     )
 
@@ -153,6 +155,7 @@ def compute_precision_cholesky(covariances, covariance_type, reg_covar=None):
             ).T
         if bad or not np.all(np.isfinite(out)):
             bad = bad or [k for k in range(len(covs)) if not np.all(np.isfinite(out[k]))]
+            bad = bad if covariance_type == "full" else None
             raise ValueError(_collapse_message(bad, _reg(reg_covar)))
         return out if covariance_type == "full" else out[0]
     bad = np.flatnonzero(~(covariances > 0.0).reshape(covariances.shape[0], -1).all(axis=1))

@@ -1,0 +1,148 @@
+"""The kernels against the NumPy reference: covariance types x dtypes x memory
+orders x edge sizes, and invariance to chunk size and thread count."""
+import numpy as np
+import pytest
+
+from fastem._engine import Engine, blas_single_threaded
+from reference import random_params, responsibilities, suff_stats
+
+COV_TYPES = ["full", "tied", "diag", "spherical"]
+CHUNK = 64
+# N < chunk; N a multiple of the chunk; N not a multiple of the chunk
+SIZES = [5, 4 * CHUNK, 3 * CHUNK + 17]
+TOL = {np.float64: dict(rtol=1e-10), np.float32: dict(rtol=2e-4)}
+
+
+def make_case(covariance_type, dtype, order, n_samples, n_features=4,
+              n_components=3, zero_weight=False, seed=0):
+    rng = np.random.default_rng(seed)
+    params = random_params(rng, covariance_type, n_components, n_features, zero_weight)
+    X = rng.normal(scale=2.0, size=(n_samples, n_features))
+    X = np.asarray(X, dtype=dtype, order=order)
+    return X, params
+
+
+def run_em_stats(X, params, covariance_type, chunk_size=CHUNK, n_threads=2):
+    weights, means, prec_chol = params
+    engine = Engine(covariance_type, means.shape[0], X.shape[1], chunk_size, n_threads)
+    kp = engine.kernel_params(weights, means, prec_chol, X.dtype)
+    with blas_single_threaded(covariance_type):
+        return engine.em_stats(X, kp), kp
+
+
+def reference_params(params, covariance_type, dtype):
+    """The parameters as the kernel sees them (rounded to dtype)."""
+    weights, means, prec_chol = params
+    return (weights, means.astype(dtype).astype(np.float64),
+            prec_chol.astype(dtype).astype(np.float64))
+
+
+def assert_close(actual, expected, dtype, scale=None):
+    scale = np.max(np.abs(expected)) if scale is None else scale
+    rtol = TOL[dtype]["rtol"]
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-300))
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("n_samples", SIZES)
+def test_em_pass_matches_reference(covariance_type, dtype, order, n_samples):
+    X, params = make_case(covariance_type, dtype, order, n_samples)
+    stats, kp = run_em_stats(X, params, covariance_type)
+    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
+                                covariance_type)
+    nk, s1, s2 = suff_stats(X, resp, kp.shift, covariance_type)
+    assert stats.n_samples == n_samples
+    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
+    assert_close(stats.nk, nk, dtype, scale=n_samples)
+    assert_close(stats.s1, s1, dtype)
+    if covariance_type in ("full", "tied"):
+        # only the lower triangle is accumulated
+        assert_close(np.tril(stats.s2), np.tril(s2), dtype)
+    else:
+        assert_close(stats.s2, s2, dtype)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zero_weight_component_has_zero_statistics(covariance_type, dtype):
+    X, params = make_case(covariance_type, dtype, "C", 3 * CHUNK + 5, zero_weight=True)
+    stats, kp = run_em_stats(X, params, covariance_type)
+    assert stats.nk[-1] == 0.0
+    assert np.all(stats.s1[-1] == 0.0)
+    if covariance_type in ("full", "diag", "spherical"):
+        assert np.all(stats.s2[-1] == 0.0)
+    assert np.isfinite(stats.log_likelihood)
+    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
+                                covariance_type)
+    assert_close(stats.nk, resp.sum(axis=0), dtype, scale=X.shape[0])
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("n_samples", SIZES)
+def test_score_pass_matches_reference(covariance_type, dtype, order, n_samples):
+    X, params = make_case(covariance_type, dtype, order, n_samples, seed=1)
+    weights, means, prec_chol = params
+    engine = Engine(covariance_type, means.shape[0], X.shape[1], CHUNK, 2)
+    kp = engine.kernel_params(weights, means, prec_chol, X.dtype)
+    with blas_single_threaded(covariance_type):
+        out = engine.score(X, kp, log_likelihood=True, resp=True, labels=True)
+    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
+                                covariance_type)
+    assert_close(out["log_likelihood"], ll, dtype)
+    assert_close(out["resp"], resp, dtype, scale=1.0)
+    # labels are the argmax; rows whose two best components are within
+    # rounding of each other may legitimately flip
+    top2 = np.sort(resp, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-3
+    np.testing.assert_array_equal(out["labels"][clear], resp.argmax(axis=1)[clear])
+
+
+def test_score_pass_fills_only_requested_outputs():
+    X, params = make_case("full", np.float64, "C", 100)
+    weights, means, prec_chol = params
+    engine = Engine("full", 3, 4, CHUNK, 2)
+    kp = engine.kernel_params(weights, means, prec_chol, X.dtype)
+    out = engine.score(X, kp, labels=True)
+    assert out["labels"].shape == (100,)
+    assert out["log_likelihood"].shape == (0,)
+    assert out["resp"].shape == (0, 3)
+
+
+def test_strided_view_gives_same_statistics_as_contiguous_copy():
+    # a non-contiguous view (every other row and column) gives the same
+    # statistics as its contiguous copy
+    X, params = make_case("full", np.float64, "C", 2 * 301, n_features=8)
+    view = X[::2, ::2]
+    p = random_params(np.random.default_rng(3), "full", 3, 4)
+    a, _ = run_em_stats(view, p, "full")
+    b, _ = run_em_stats(np.ascontiguousarray(view), p, "full")
+    np.testing.assert_allclose(a.s2, b.s2, rtol=1e-12)
+    np.testing.assert_allclose(a.log_likelihood, b.log_likelihood, rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_results_do_not_depend_on_chunk_size_or_threads(covariance_type):
+    X, params = make_case(covariance_type, np.float64, "C", 5003, n_features=6,
+                          n_components=4, seed=2)
+    ref, _ = run_em_stats(X, params, covariance_type, chunk_size=5003, n_threads=1)
+    for chunk_size in (1, 7, 64, 1000, None):
+        for n_threads in (1, 2):
+            got, _ = run_em_stats(X, params, covariance_type, chunk_size, n_threads)
+            for name in ("nk", "s1", "s2"):
+                a, b = getattr(got, name), getattr(ref, name)
+                np.testing.assert_allclose(a, b, rtol=1e-10,
+                                           atol=1e-10 * np.max(np.abs(b)),
+                                           err_msg=f"{name} chunk={chunk_size} threads={n_threads}")
+            np.testing.assert_allclose(got.log_likelihood, ref.log_likelihood, rtol=1e-10)
+
+
+def test_empty_input_gives_zero_statistics():
+    X, params = make_case("diag", np.float64, "C", 0)
+    stats, _ = run_em_stats(X, params, "diag")
+    assert stats.n_samples == 0
+    assert stats.log_likelihood == 0.0
+    assert np.all(stats.nk == 0)
