@@ -49,8 +49,12 @@ class Engine:
             _em.COV_TYPE_CODES[covariance_type], n_components, n_features
         )
 
+    def _chunk_for(self, n_samples):
+        # buffers are sized by the chunk: never larger than the data
+        return max(1, min(self.chunk_size, n_samples))
+
     def _threads_for(self, n_samples):
-        n_chunks = -(-n_samples // self.chunk_size)
+        n_chunks = -(-n_samples // self._chunk_for(n_samples))
         return max(1, min(self.max_threads, n_chunks))
 
     def kernel_params(self, weights, means, prec_chol, dtype):
@@ -62,7 +66,7 @@ class Engine:
         thread_stats = np.empty((self._threads_for(n_samples), self.stats_size))
         _em.em_pass(
             X, params.loc, params.prec, params.center, params.log_const,
-            params.shift, params.cov_code, self.chunk_size,
+            params.shift, params.cov_code, self._chunk_for(n_samples),
             thread_stats,
         )
         # fixed order: thread 0, 1, ...
@@ -79,7 +83,7 @@ class Engine:
         out_labels = np.empty(n_samples if labels else 0, dtype=np.intp)
         _em.score_pass(
             X, params.loc, params.prec, params.center, params.log_const,
-            params.cov_code, self.chunk_size,
+            params.cov_code, self._chunk_for(n_samples),
             self._threads_for(n_samples), out_ll, out_resp, out_labels,
         )
         return {"log_likelihood": out_ll, "resp": out_resp, "labels": out_labels}

@@ -351,3 +351,11 @@ def test_degenerate_data_without_regularisation_gives_actionable_error(covarianc
                         random_state=0).fit(X)
     # the default regularisation copes
     GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+
+
+def test_chunk_size_larger_than_data_is_clamped():
+    X = blobs(3)
+    a = GaussianMixture(2, random_state=0, chunk_size=10**12).fit(X)
+    b = GaussianMixture(2, random_state=0).fit(X)
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(a.score_samples(X), b.score_samples(X), rtol=1e-10)

@@ -280,10 +280,12 @@ def em_pass(
     cdef double* acc
     cdef double* local
     cdef const floating* xc
+    cdef int[1] failed
 
     thread_stats[:, :] = 0.0
     if N == 0:
         return
+    failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
         xbuf = <floating*> malloc(chunk_size * D * sizeof(floating))
         work = <floating*> malloc(chunk_size * D * sizeof(floating))
@@ -291,8 +293,14 @@ def em_pass(
         logp = <double*> malloc(chunk_size * K * sizeof(double))
         acc = <double*> malloc(S * sizeof(double))
         local = <double*> malloc(S * sizeof(double))
-        memset(acc, 0, S * sizeof(double))
+        if (xbuf == NULL or work == NULL or work64 == NULL or logp == NULL
+                or acc == NULL or local == NULL):
+            failed[0] = 1
+        else:
+            memset(acc, 0, S * sizeof(double))
         for ch in prange(n_chunks, schedule="static"):
+            if failed[0]:
+                continue
             start = ch * chunk_size
             n = min(chunk_size, N - start)
             xc = _chunk_rows(X, start, n, contiguous, xbuf)
@@ -304,13 +312,17 @@ def em_pass(
                          work64, local)
             for s in range(S):
                 acc[s] += local[s]
-        memcpy(&thread_stats[threadid(), 0], acc, S * sizeof(double))
+        if not failed[0]:
+            memcpy(&thread_stats[threadid(), 0], acc, S * sizeof(double))
         free(xbuf)
         free(work)
         free(work64)
         free(logp)
         free(acc)
         free(local)
+    if failed[0]:
+        raise MemoryError("fastem: cannot allocate the per-thread EM buffers; "
+                          "use a smaller chunk_size")
 
 
 def score_pass(
@@ -339,14 +351,20 @@ def score_pass(
     cdef double* logp
     cdef double* row
     cdef const floating* xc
+    cdef int[1] failed
 
     if N == 0:
         return
+    failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
         xbuf = <floating*> malloc(chunk_size * D * sizeof(floating))
         work = <floating*> malloc(chunk_size * D * sizeof(floating))
         logp = <double*> malloc(chunk_size * K * sizeof(double))
+        if xbuf == NULL or work == NULL or logp == NULL:
+            failed[0] = 1
         for ch in prange(n_chunks, schedule="static"):
+            if failed[0]:
+                continue
             start = ch * chunk_size
             n = min(chunk_size, N - start)
             xc = _chunk_rows(X, start, n, contiguous, xbuf)
@@ -368,3 +386,6 @@ def score_pass(
         free(xbuf)
         free(work)
         free(logp)
+    if failed[0]:
+        raise MemoryError("fastem: cannot allocate the per-thread scoring "
+                          "buffers; use a smaller chunk_size")
