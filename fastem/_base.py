@@ -41,10 +41,6 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         pass
 
     @abstractmethod
-    def _run_context(self):
-        """Context manager for a fit or scoring call (thread pools)."""
-
-    @abstractmethod
     def _score(self, X, **outputs):
         """Per-row outputs for fitted parameters (see Engine.score)."""
 
@@ -93,8 +89,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         labels : ndarray of shape (n_samples,)
         """
         X = self._fit(X)
-        with self._run_context():
-            return self._score(X, labels=True)["labels"]
+        return self._score(X, labels=True)["labels"]
 
     def _fit(self, X):
         self._check_hyperparameters()
@@ -109,36 +104,35 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.converged_ = False
         random_state = check_random_state(self.random_state)
 
-        with self._run_context():
-            for init in range(n_init):
-                self._print_verbose_msg_init_beg(init)
-                params = (self._initialize_parameters(X, random_state) if do_init
-                          else self._get_parameters())
-                lower_bound = -np.inf if do_init else self.lower_bound_
-                current_lower_bounds = []
-                if self.max_iter == 0:
-                    best_params, best_n_iter = params, 0
-                    continue
-                converged = False
-                for n_iter in range(1, self.max_iter + 1):
-                    prev_lower_bound = lower_bound
-                    stats = self._e_step_stats(X, params)
-                    # the mean log-likelihood of the parameters *before*
-                    # this iteration's M-step, as scikit-learn reports it
-                    lower_bound = stats.log_likelihood / n_samples
-                    params = self._m_step(stats)
-                    current_lower_bounds.append(lower_bound)
-                    change = lower_bound - prev_lower_bound
-                    self._print_verbose_msg_iter_end(n_iter, change)
-                    if abs(change) < self.tol:
-                        converged = True
-                        break
-                self._print_verbose_msg_init_end(lower_bound, converged)
-                if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
-                    max_lower_bound = lower_bound
-                    best_params, best_n_iter = params, n_iter
-                    best_lower_bounds = current_lower_bounds
-                    self.converged_ = converged
+        for init in range(n_init):
+            self._print_verbose_msg_init_beg(init)
+            params = (self._initialize_parameters(X, random_state) if do_init
+                      else self._get_parameters())
+            lower_bound = -np.inf if do_init else self.lower_bound_
+            current_lower_bounds = []
+            if self.max_iter == 0:
+                best_params, best_n_iter = params, 0
+                continue
+            converged = False
+            for n_iter in range(1, self.max_iter + 1):
+                prev_lower_bound = lower_bound
+                stats = self._e_step_stats(X, params)
+                # the mean log-likelihood of the parameters *before*
+                # this iteration's M-step, as scikit-learn reports it
+                lower_bound = stats.log_likelihood / n_samples
+                params = self._m_step(stats)
+                current_lower_bounds.append(lower_bound)
+                change = lower_bound - prev_lower_bound
+                self._print_verbose_msg_iter_end(n_iter, change)
+                if abs(change) < self.tol:
+                    converged = True
+                    break
+            self._print_verbose_msg_init_end(lower_bound, converged)
+            if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
+                max_lower_bound = lower_bound
+                best_params, best_n_iter = params, n_iter
+                best_lower_bounds = current_lower_bounds
+                self.converged_ = converged
 
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
@@ -162,8 +156,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         log_prob : ndarray of shape (n_samples,)
         """
         X = self._validate_predict_data(X)
-        with self._run_context():
-            return self._score(X, log_likelihood=True)["log_likelihood"]
+        return self._score(X, log_likelihood=True)["log_likelihood"]
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample of X under the model."""
@@ -177,8 +170,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         labels : ndarray of shape (n_samples,)
         """
         X = self._validate_predict_data(X)
-        with self._run_context():
-            return self._score(X, labels=True)["labels"]
+        return self._score(X, labels=True)["labels"]
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample.
@@ -188,8 +180,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         resp : ndarray of shape (n_samples, n_components)
         """
         X = self._validate_predict_data(X)
-        with self._run_context():
-            return self._score(X, resp=True)["resp"]
+        return self._score(X, resp=True)["resp"]
 
     # -- verbose output, as scikit-learn prints it ----------------------------------
     def _print_verbose_msg_init_beg(self, n_init):

@@ -3,6 +3,7 @@
 Everything here is small (K x D x D at most): the kernels reduce the data
 to a `SuffStats`, and these functions turn it into parameters.
 """
+import functools
 import math
 
 import numpy as np
@@ -80,8 +81,15 @@ class SuffStats:
 
 def _symmetrize_lower(a):
     """Fill the upper triangle of (..., D, D) from the lower one."""
-    lower = np.tril(a)
-    return lower + np.swapaxes(np.tril(a, -1), -1, -2)
+    mask = _strict_upper_mask(a.shape[-1])
+    return np.where(mask, np.swapaxes(a, -1, -2), a)
+
+
+@functools.lru_cache(maxsize=16)
+def _strict_upper_mask(n_features):
+    mask = np.triu(np.ones((n_features, n_features), dtype=bool), 1)
+    mask.flags.writeable = False
+    return mask
 
 
 def _add_to_diagonal(a, value):
@@ -140,21 +148,16 @@ def compute_precision_cholesky(covariances, covariance_type, reg_covar=None):
     """
     if covariance_type in ("full", "tied"):
         covs = covariances if covariance_type == "full" else covariances[np.newaxis]
-        n_features = covs.shape[-1]
-        eye = np.eye(n_features)
-        out = np.empty_like(covs)
-        bad = []
-        for k, cov in enumerate(covs):
-            try:
-                cov_chol = linalg.cholesky(cov, lower=True, check_finite=False)
-            except linalg.LinAlgError:
-                bad.append(k)
-                continue
-            out[k] = linalg.solve_triangular(
-                cov_chol, eye, lower=True, check_finite=False
-            ).T
-        if bad or not np.all(np.isfinite(out)):
-            bad = bad or [k for k in range(len(covs)) if not np.all(np.isfinite(out[k]))]
+        try:
+            # one batched LAPACK call for all components: per-component
+            # SciPy calls cost more than the EM pass on small data
+            chol = np.linalg.cholesky(covs)
+            out = np.swapaxes(np.linalg.inv(chol), -1, -2)
+            ok = bool(np.all(np.isfinite(out)))
+        except np.linalg.LinAlgError:
+            ok = False
+        if not ok:
+            bad = [k for k, c in enumerate(covs) if not _is_positive_definite(c)]
             bad = bad if covariance_type == "full" else None
             raise ValueError(_collapse_message(bad, _reg(reg_covar)))
         return out if covariance_type == "full" else out[0]
@@ -162,6 +165,13 @@ def compute_precision_cholesky(covariances, covariance_type, reg_covar=None):
     if bad.size:
         raise ValueError(_collapse_message(bad.tolist(), _reg(reg_covar)))
     return 1.0 / np.sqrt(covariances)
+
+
+def _is_positive_definite(a):
+    try:
+        return bool(np.all(np.isfinite(np.linalg.inv(np.linalg.cholesky(a)))))
+    except np.linalg.LinAlgError:
+        return False
 
 
 def _reg(reg_covar):
@@ -233,8 +243,10 @@ def n_parameters(covariance_type, n_components, n_features):
 class KernelParams:
     """Model parameters laid out for the kernels (see _em.pyx).
 
-    loc/prec/center are in the data's dtype (float32 data is compared in
-    float32); log_const and shift stay float64.
+    loc/prec/center/shift are in the data's dtype (float32 data is compared
+    in float32); log_const is float64. ``shift64`` is the shift the kernel
+    actually used (rounded to the data's dtype), which the statistics are
+    about.
     """
 
     def __init__(self, weights, means, prec_chol, covariance_type, dtype):
@@ -265,4 +277,5 @@ class KernelParams:
         self.loc = np.ascontiguousarray(loc, dtype=dtype)
         self.prec = np.ascontiguousarray(np.ravel(prec_chol), dtype=dtype)
         self.center = np.ascontiguousarray(center, dtype=dtype)
-        self.shift = np.ascontiguousarray(shift, dtype=np.float64)
+        self.shift = np.ascontiguousarray(shift, dtype=dtype)
+        self.shift64 = self.shift.astype(np.float64)

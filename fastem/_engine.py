@@ -1,9 +1,6 @@
-"""Glue between arrays and the kernels: chunk size, thread count, BLAS use,
-and the two passes (fused EM statistics, scoring)."""
-from contextlib import nullcontext
-
+"""Glue between arrays and the kernels: chunk size, thread count, and the two
+passes (fused EM statistics, scoring)."""
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from fastem._covariance import KernelParams, SuffStats
 from fastem._kernels import _em
@@ -24,17 +21,6 @@ def default_chunk_size(n_features, n_components):
     return int(min(max(rows, _MIN_CHUNK), _MAX_CHUNK))
 
 
-def blas_single_threaded(covariance_type):
-    """Context in which BLAS runs one thread, so it does not fight OpenMP.
-
-    Full and tied covariances use BLAS triangular products (dtrmm/dsyrk) per
-    chunk: measured on D = 1..64 they beat hand-written loops at every size.
-    """
-    if covariance_type in ("full", "tied"):
-        return threadpool_limits(limits=1, user_api="blas")
-    return nullcontext()
-
-
 class Engine:
     """Runs the kernels over an in-memory array with fixed chunking."""
 
@@ -43,6 +29,7 @@ class Engine:
         self.covariance_type = covariance_type
         self.n_components = n_components
         self.n_features = n_features
+        self.auto_chunk = chunk_size is None
         self.chunk_size = int(chunk_size or default_chunk_size(n_features, n_components))
         self.max_threads = effective_n_threads(n_threads)
         self.stats_size = _em.stats_size(
@@ -50,7 +37,12 @@ class Engine:
         )
 
     def _chunk_for(self, n_samples):
-        # buffers are sized by the chunk: never larger than the data
+        # buffers are sized by the chunk: never larger than the data; and
+        # small data is cut into a few chunks per thread so that all threads
+        # get a share (a chosen chunk_size is kept as given)
+        if self.auto_chunk:
+            per_thread = -(-n_samples // (4 * self.max_threads))
+            return max(1, min(self.chunk_size, max(per_thread, _MIN_CHUNK)))
         return max(1, min(self.chunk_size, n_samples))
 
     def _threads_for(self, n_samples):
@@ -73,7 +65,7 @@ class Engine:
         flat = thread_stats[0].copy()
         for row in thread_stats[1:]:
             flat += row
-        return SuffStats.from_flat(self.covariance_type, n_samples, flat, params.shift)
+        return SuffStats.from_flat(self.covariance_type, n_samples, flat, params.shift64)
 
     def score(self, X, params, log_likelihood=False, resp=False, labels=False):
         """Per-row outputs of one scoring pass: a dict of the requested arrays."""

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from fastem import _covariance as cov
 from fastem import _init
 from fastem._base import BaseMixture
-from fastem._engine import Engine, blas_single_threaded
+from fastem._engine import Engine
 
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -234,9 +234,6 @@ class GaussianMixture(BaseMixture):
         )
         self._engine = Engine(self.covariance_type, K, n_features,
                               self.chunk_size, self.n_threads)
-
-    def _run_context(self):
-        return blas_single_threaded(self.covariance_type)
 
     # -- EM steps --------------------------------------------------------------------
     def _initialize_parameters(self, X, random_state):

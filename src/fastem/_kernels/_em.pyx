@@ -13,6 +13,13 @@ diag (K, D), spherical (K,), and for tied passes ``loc_k = (mu_k - c) U`` and
 ``center = c`` so that y_k = (x - c) U - loc_k costs one triangular product
 per row instead of K.
 
+How the work is laid out: each thread copies its chunk of rows transposed
+(feature-major, D x P with P the chunk padded to a multiple of LANES), so
+that every inner loop runs over contiguous rows and the compiler turns it
+into SIMD code: the triangular product, the distances, exp/log of the
+log-sum-exp and the statistics' sums over rows alike. Padding rows get zero
+responsibility and never reach the statistics.
+
 Statistics (float64, flat, per thread; see ``stats_size``)::
 
     [0]                 sum of row log-likelihoods
@@ -23,21 +30,30 @@ Statistics (float64, flat, per thread; see ``stats_size``)::
                             diag   (K, D)    sum r_k (x-c_k)^2
                             spherical (K,)   sum r_k |x-c_k|^2
 
-c_k are the rows of ``shift`` (tied: every row is c).
+c_k are the rows of ``shift`` (tied: every row is c). Sums over one chunk
+are formed in the data's precision (float32 data: float32 partial sums of
+at most one chunk), then added to the float64 totals.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport exp, log, sqrt, INFINITY
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from fastem._kernels._blas cimport syrk_lower_accumulate, trmm_right_upper
+cdef extern from "fastem_math.h" nogil:
+    double fe_exp(double x)
+    float fe_expf(float x)
+    double fe_log(double x)
+    float fe_logf(float x)
 
 cdef enum:
     FULL = 0
     TIED = 1
     DIAG = 2
     SPHERICAL = 3
+    # chunks are padded to a multiple of this many rows: one register tile
+    # of the triangular product (four AVX-512 registers of float64)
+    LANES = 32
+    TILE = 32
 
 COV_TYPE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
@@ -50,201 +66,467 @@ def stats_size(int cov_type, Py_ssize_t n_components, Py_ssize_t n_features):
     return 1 + K + K * D + s2
 
 
+cdef inline Py_ssize_t _padded(Py_ssize_t n) noexcept nogil:
+    return (n + LANES - 1) // LANES * LANES
+
+
 # --------------------------------------------------------------------------
-# Per-chunk workers. They know nothing about threads; all pointers are to
-# row-major contiguous blocks.
+# Per-chunk workers. They know nothing about threads. Row blocks are
+# feature-major: element (row n, feature i) of a block is at [i * ld + n],
+# with P (rows, padded to LANES) <= ld (row stride).
 
-cdef void _logprob_chunk(
-    const floating* x,          # IN (n, d) chunk of rows
-    Py_ssize_t n, Py_ssize_t d, Py_ssize_t n_comp,
-    const floating* loc,        # IN (K, d)
-    const floating* prec,       # IN flat precision Cholesky
-    const floating* center,     # IN (d,) tied only
-    const double* log_const,    # IN (K,)
-    int cov_type,
-    floating* work,             # scratch (n, d)
-    double* logp,               # OUT (n, K) weighted log-probabilities
-) noexcept nogil:
-    cdef Py_ssize_t i, j, a, k
-    cdef const floating* xi
-    cdef const floating* mu
-    cdef const floating* U
-    cdef floating* wi
-    cdef floating t
-    cdef double s
-
-    if cov_type == FULL:
-        for k in range(n_comp):
-            mu = loc + k * d
-            for i in range(n):
-                for j in range(d):
-                    work[i * d + j] = x[i * d + j] - mu[j]
-            trmm_right_upper(<int> n, <int> d, prec + k * d * d, work)
-            for i in range(n):
-                wi = work + i * d
-                s = 0.0
-                for j in range(d):
-                    s += wi[j] * wi[j]
-                logp[i * n_comp + k] = log_const[k] - 0.5 * s
-    elif cov_type == TIED:
-        # z = (x - c) U once per row, then y_k = z - loc_k.
-        for i in range(n):
-            for j in range(d):
-                work[i * d + j] = x[i * d + j] - center[j]
-        trmm_right_upper(<int> n, <int> d, prec, work)
-        for i in range(n):
-            wi = work + i * d
-            for k in range(n_comp):
-                mu = loc + k * d
-                s = 0.0
-                for j in range(d):
-                    t = wi[j] - mu[j]
-                    s += t * t
-                logp[i * n_comp + k] = log_const[k] - 0.5 * s
-    elif cov_type == DIAG:
-        for i in range(n):
-            xi = x + i * d
-            for k in range(n_comp):
-                mu = loc + k * d
-                U = prec + k * d
-                s = 0.0
-                for j in range(d):
-                    t = (xi[j] - mu[j]) * U[j]
-                    s += t * t
-                logp[i * n_comp + k] = log_const[k] - 0.5 * s
-    else:  # SPHERICAL
-        for i in range(n):
-            xi = x + i * d
-            for k in range(n_comp):
-                mu = loc + k * d
-                s = 0.0
-                for j in range(d):
-                    t = xi[j] - mu[j]
-                    s += t * t
-                logp[i * n_comp + k] = log_const[k] - 0.5 * s * prec[k] * prec[k]
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is double:
+        return fe_exp(x)
+    else:
+        return fe_expf(x)
 
 
-cdef double _normalize_chunk(
-    double* logp,               # INOUT (n, K): log-probabilities -> responsibilities
-    Py_ssize_t n, Py_ssize_t n_comp,
-    double* row_ll,             # OUT (n,) row log-likelihoods, or NULL
-) noexcept nogil:
-    """Log-sum-exp each row; return the chunk's total log-likelihood."""
-    cdef Py_ssize_t i, k
-    cdef double m, s, l, total = 0.0
-    cdef double* row
-    for i in range(n):
-        row = logp + i * n_comp
-        m = -INFINITY
-        for k in range(n_comp):
-            if row[k] > m:
-                m = row[k]
-        s = 0.0
-        for k in range(n_comp):
-            row[k] = exp(row[k] - m)
-            s += row[k]
-        l = m + log(s)
-        s = 1.0 / s
-        for k in range(n_comp):
-            row[k] *= s
-        total += l
-        if row_ll != NULL:
-            row_ll[i] = l
-    return total
-
-
-cdef void _stats_chunk(
-    const floating* x,          # IN (n, d)
-    Py_ssize_t n, Py_ssize_t d, Py_ssize_t n_comp,
-    const double* resp,         # IN (n, K)
-    const double* shift,        # IN (K, d) c_k
-    int cov_type,
-    double* work,               # scratch (n, d)
-    double* st,                 # INOUT flat statistics (see module doc), from [1]
-) noexcept nogil:
-    cdef Py_ssize_t i, k, a, b
-    cdef const floating* xi
-    cdef const double* c
-    cdef double* nk = st + 1
-    cdef double* s1 = st + 1 + n_comp
-    cdef double* s2 = st + 1 + n_comp + n_comp * d
-    cdef double* S
-    cdef double* wi
-    cdef double r, sr, w, acc, dv
-
-    if cov_type == FULL:
-        for k in range(n_comp):
-            c = shift + k * d
-            acc = 0.0
-            for i in range(n):
-                xi = x + i * d
-                wi = work + i * d
-                r = resp[i * n_comp + k]
-                acc = acc + r
-                sr = sqrt(r)
-                for a in range(d):
-                    dv = xi[a] - c[a]
-                    s1[k * d + a] += r * dv
-                    wi[a] = sr * dv
-            nk[k] += acc
-            syrk_lower_accumulate(<int> n, <int> d, work, s2 + k * d * d)
-    elif cov_type == TIED:
-        c = shift
-        for i in range(n):
-            xi = x + i * d
-            wi = work + i * d
-            for a in range(d):
-                wi[a] = xi[a] - c[a]
-            for k in range(n_comp):
-                r = resp[i * n_comp + k]
-                nk[k] += r
-                for a in range(d):
-                    s1[k * d + a] += r * wi[a]
-        # sum_k r_k = 1: the shared scatter does not depend on responsibilities
-        syrk_lower_accumulate(<int> n, <int> d, work, s2)
-    elif cov_type == DIAG:
-        for i in range(n):
-            xi = x + i * d
-            for k in range(n_comp):
-                r = resp[i * n_comp + k]
-                nk[k] += r
-                c = shift + k * d
-                for a in range(d):
-                    dv = xi[a] - c[a]
-                    w = r * dv
-                    s1[k * d + a] += w
-                    s2[k * d + a] += w * dv
-    else:  # SPHERICAL
-        for i in range(n):
-            xi = x + i * d
-            for k in range(n_comp):
-                r = resp[i * n_comp + k]
-                nk[k] += r
-                c = shift + k * d
-                acc = 0.0
-                for a in range(d):
-                    dv = xi[a] - c[a]
-                    s1[k * d + a] += r * dv
-                    acc = acc + dv * dv
-                s2[k] += r * acc
-
-
-cdef inline const floating* _chunk_rows(
-    const floating[:, :] X, Py_ssize_t start, Py_ssize_t n, bint contiguous,
-    floating* buf,              # scratch (n, D) used when X is not C-contiguous
-) noexcept nogil:
-    cdef Py_ssize_t i, j, d = X.shape[1]
-    if contiguous:
-        return &X[start, 0]
-    for i in range(n):
-        for j in range(d):
-            buf[i * d + j] = X[start + i, j]
-    return buf
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is double:
+        return fe_log(x)
+    else:
+        return fe_logf(x)
 
 
 cdef bint _is_c_contiguous(const floating[:, :] X) noexcept nogil:
     return X.strides[1] == sizeof(floating) and (
         X.shape[0] <= 1 or X.strides[0] == X.shape[1] * <Py_ssize_t> sizeof(floating))
+
+
+cdef void _load_chunk(
+    const floating[:, :] X, Py_ssize_t start, Py_ssize_t n, Py_ssize_t P, Py_ssize_t ld,
+    bint contiguous,
+    floating* xt,               # OUT (D, ld) rows start..start+n, zero padded
+) noexcept nogil:
+    cdef Py_ssize_t i, j, D = X.shape[1]
+    cdef const floating* x
+    if contiguous:
+        # read whole rows, write D streams: fast for the small D where the
+        # copy is a noticeable share of the work
+        x = &X[start, 0]
+        for i in range(n):
+            for j in range(D):
+                xt[j * ld + i] = x[i * D + j]
+    else:
+        for i in range(n):
+            for j in range(D):
+                xt[j * ld + i] = X[start + i, j]
+    for j in range(D):
+        for i in range(n, P):
+            xt[j * ld + i] = 0
+
+
+cdef void _sub(const floating* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+               const floating* c, floating* dt) noexcept nogil:
+    """dt = xt - c (feature-major)."""
+    cdef Py_ssize_t i, n
+    cdef floating ci
+    for i in range(D):
+        ci = c[i]
+        for n in range(P):
+            dt[i * ld + n] = xt[i * ld + n] - ci
+
+
+cdef void _tri_sqnorm(
+    const floating* dt,         # IN (D, ld) differences x - mu
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+    const floating* U,          # IN (D, D) upper triangular, row-major
+    floating* q,                # OUT (P,) |(x - mu)^T U|^2
+) noexcept nogil:
+    # y_j = sum_{i <= j} dt_i U_ij over tiles of TILE rows: a tile's D x TILE
+    # differences stay in L1 for all j, and the TILE-wide accumulators of
+    # two output coordinates stay in registers, so each multiply-add needs
+    # half a load.
+    cdef Py_ssize_t i, j, n, n0
+    cdef floating u0, u1, v
+    cdef floating a0[TILE]
+    cdef floating a1[TILE]
+    cdef floating qt[TILE]
+    cdef const floating* di
+    n0 = 0
+    while n0 < P:
+        for n in range(TILE):
+            qt[n] = 0
+        j = 0
+        while j + 1 < D:
+            u0 = U[j]
+            u1 = U[j + 1]
+            di = dt + n0
+            for n in range(TILE):
+                a0[n] = di[n] * u0
+                a1[n] = di[n] * u1
+            for i in range(1, j + 1):
+                u0 = U[i * D + j]
+                u1 = U[i * D + j + 1]
+                di = dt + i * ld + n0
+                for n in range(TILE):
+                    a0[n] += di[n] * u0
+                    a1[n] += di[n] * u1
+            # row j + 1 of U contributes to y_{j+1} only
+            u1 = U[(j + 1) * D + j + 1]
+            di = dt + (j + 1) * ld + n0
+            for n in range(TILE):
+                v = a1[n] + di[n] * u1
+                qt[n] += a0[n] * a0[n] + v * v
+            j += 2
+        if j < D:
+            u0 = U[j]
+            di = dt + n0
+            for n in range(TILE):
+                a0[n] = di[n] * u0
+            for i in range(1, j + 1):
+                u0 = U[i * D + j]
+                di = dt + i * ld + n0
+                for n in range(TILE):
+                    a0[n] += di[n] * u0
+            for n in range(TILE):
+                qt[n] += a0[n] * a0[n]
+        for n in range(TILE):
+            q[n0 + n] = qt[n]
+        n0 += TILE
+
+
+cdef void _tri_product(
+    const floating* dt,         # IN (D, ld)
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+    const floating* U,          # IN (D, D) upper triangular, row-major
+    floating* z,                # OUT (D, ld) z_j = sum_{i <= j} dt_i U_ij
+) noexcept nogil:
+    cdef Py_ssize_t i, j, n
+    cdef floating u
+    cdef const floating* di
+    cdef floating* zj
+    for j in range(D):
+        zj = z + j * ld
+        u = U[j]
+        for n in range(P):
+            zj[n] = dt[n] * u
+        for i in range(1, j + 1):
+            u = U[i * D + j]
+            di = dt + i * ld
+            for n in range(P):
+                zj[n] += di[n] * u
+
+
+cdef void _sqdist(
+    const floating* xt,         # IN (D, ld) rows, feature-major
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+    const floating* c,          # IN (D,) center
+    const floating* p,          # IN (D,) per-feature scales, or NULL for 1
+    floating* q,                # OUT (P,) sum_i ((x_i - c_i) p_i)^2
+) noexcept nogil:
+    # over tiles of TILE rows so the partial sums stay in registers while
+    # the features stream past
+    cdef Py_ssize_t i, n, n0 = 0
+    cdef floating ci, pi, t
+    cdef floating qt[TILE]
+    cdef const floating* xi
+    while n0 < P:
+        for n in range(TILE):
+            qt[n] = 0
+        for i in range(D):
+            ci = c[i]
+            xi = xt + i * ld + n0
+            if p == NULL:
+                for n in range(TILE):
+                    t = xi[n] - ci
+                    qt[n] += t * t
+            else:
+                pi = p[i]
+                for n in range(TILE):
+                    t = (xi[n] - ci) * pi
+                    qt[n] += t * t
+        for n in range(TILE):
+            q[n0 + n] = qt[n]
+        n0 += TILE
+
+
+cdef void _logprob_chunk(
+    const floating* xt,         # IN (D, ld) chunk, feature-major
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
+    const floating* loc,        # IN (K, D)
+    const floating* prec,       # IN flat precision Cholesky
+    const floating* center,     # IN (D,) tied only
+    const double* log_const,    # IN (K,)
+    int cov_type,
+    floating* dt,               # scratch (D, ld)
+    floating* zt,               # scratch (D, ld), tied only
+    floating* y,                # scratch (P,)
+    floating* lp,               # OUT (K, ld) weighted log-probabilities
+) noexcept nogil:
+    cdef Py_ssize_t i, k, n
+    cdef floating c, t, lc, p
+    cdef const floating* xi
+    cdef floating* q
+
+    if cov_type == FULL:
+        for k in range(K):
+            q = lp + k * ld
+            _sub(xt, P, ld, D, loc + k * D, dt)
+            _tri_sqnorm(dt, P, ld, D, prec + k * D * D, q)
+            lc = <floating> log_const[k]
+            for n in range(P):
+                q[n] = lc - <floating> 0.5 * q[n]
+        return
+    if cov_type == TIED:
+        # z = (x - c) U once per row, then |z - loc_k|^2 per component
+        _sub(xt, P, ld, D, center, dt)
+        _tri_product(dt, P, ld, D, prec, zt)
+        xt = zt
+    for k in range(K):
+        q = lp + k * ld
+        _sqdist(xt, P, ld, D, loc + k * D,
+                prec + k * D if cov_type == DIAG else NULL, q)
+        lc = <floating> log_const[k]
+        p = <floating> 0.5
+        if cov_type == SPHERICAL:
+            p = p * prec[k] * prec[k]
+        for n in range(P):
+            q[n] = lc - p * q[n]
+
+
+cdef double _normalize_chunk(
+    floating* lp,               # INOUT (K, ld): log-probabilities -> responsibilities
+    Py_ssize_t n_rows, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t K,
+    floating* m,                # scratch (P,); OUT row log-likelihoods
+    floating* s,                # scratch (P,)
+) noexcept nogil:
+    """Log-sum-exp over components for every row; padding rows get zero
+    responsibility. Returns the sum of the real rows' log-likelihoods."""
+    cdef Py_ssize_t k, n
+    cdef floating* lk
+    cdef double total = 0.0
+    for n in range(P):
+        m[n] = lp[n]
+    for k in range(1, K):
+        lk = lp + k * ld
+        for n in range(P):
+            m[n] = lk[n] if lk[n] > m[n] else m[n]
+    for n in range(P):
+        s[n] = 0
+    for k in range(K):
+        lk = lp + k * ld
+        for n in range(P):
+            lk[n] = _exp(lk[n] - m[n])
+            s[n] += lk[n]
+    for n in range(P):
+        m[n] = m[n] + _log(s[n])
+        s[n] = (<floating> 1) / s[n] if n < n_rows else 0
+    for k in range(K):
+        lk = lp + k * ld
+        for n in range(P):
+            lk[n] *= s[n]
+    for n in range(n_rows):
+        total += m[n]
+    return total
+
+
+cdef inline floating _dot(const floating* a, const floating* b,
+                          Py_ssize_t P) noexcept nogil:
+    # four chains over the four quarters of the rows (P is a multiple of
+    # LANES): one chain alone waits on the FMA latency
+    cdef Py_ssize_t n, Q = P // 4
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    for n in range(Q):
+        s0 += a[n] * b[n]
+        s1 += a[Q + n] * b[Q + n]
+        s2 += a[2 * Q + n] * b[2 * Q + n]
+        s3 += a[3 * Q + n] * b[3 * Q + n]
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef void _gram_lower(
+    const floating* wt,         # IN (D, ld)
+    const floating* dt,         # IN (D, ld)
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+    double* S,                  # INOUT (D, D) lower triangle += wt dt^T
+) noexcept nogil:
+    # 4 x 4 blocks of (i, j): sixteen independent sums over the rows, each
+    # row loading four w and four d values for sixteen multiply-adds (a
+    # single dot product is bound by the FMA latency and by its loads).
+    # Diagonal blocks compute their upper corner too, and drop it.
+    cdef Py_ssize_t i, j, n, ii, jj
+    cdef Py_ssize_t D4 = D // 4 * 4
+    cdef floating w0, w1, w2, w3, e0, e1, e2, e3
+    cdef floating a00, a01, a02, a03, a10, a11, a12, a13
+    cdef floating a20, a21, a22, a23, a30, a31, a32, a33
+    cdef floating blk[16]
+    cdef const floating* wi
+    cdef const floating* dj
+    for i in range(0, D4, 4):
+        wi = wt + i * ld
+        for j in range(0, i + 1, 4):
+            dj = dt + j * ld
+            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = 0
+            a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = 0
+            for n in range(P):
+                w0 = wi[n]
+                w1 = wi[ld + n]
+                w2 = wi[2 * ld + n]
+                w3 = wi[3 * ld + n]
+                e0 = dj[n]
+                e1 = dj[ld + n]
+                e2 = dj[2 * ld + n]
+                e3 = dj[3 * ld + n]
+                a00 += w0 * e0
+                a01 += w0 * e1
+                a02 += w0 * e2
+                a03 += w0 * e3
+                a10 += w1 * e0
+                a11 += w1 * e1
+                a12 += w1 * e2
+                a13 += w1 * e3
+                a20 += w2 * e0
+                a21 += w2 * e1
+                a22 += w2 * e2
+                a23 += w2 * e3
+                a30 += w3 * e0
+                a31 += w3 * e1
+                a32 += w3 * e2
+                a33 += w3 * e3
+            blk[0], blk[1], blk[2], blk[3] = a00, a01, a02, a03
+            blk[4], blk[5], blk[6], blk[7] = a10, a11, a12, a13
+            blk[8], blk[9], blk[10], blk[11] = a20, a21, a22, a23
+            blk[12], blk[13], blk[14], blk[15] = a30, a31, a32, a33
+            for ii in range(4):
+                for jj in range(4):
+                    if j + jj <= i + ii:
+                        S[(i + ii) * D + j + jj] += blk[ii * 4 + jj]
+    # rows left over when D is not a multiple of 4
+    for i in range(D4, D):
+        wi = wt + i * ld
+        for j in range(i + 1):
+            S[i * D + j] += _dot(wi, dt + j * ld, P)
+
+
+cdef inline floating _sum(const floating* a, Py_ssize_t P) noexcept nogil:
+    cdef Py_ssize_t n, Q = P // 4
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    for n in range(Q):
+        s0 += a[n]
+        s1 += a[Q + n]
+        s2 += a[2 * Q + n]
+        s3 += a[3 * Q + n]
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef void _moments(
+    const floating* xt,         # IN (D, ld)
+    const floating* r,          # IN (P,) responsibilities of one component
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+    const floating* c,          # IN (D,) shift
+    double* s1,                 # INOUT (D,) += sum r (x - c)
+    double* s2,                 # INOUT (D,) += sum r (x - c)^2, or NULL
+    double* trace,              # INOUT (1,) += sum r |x - c|^2, or NULL
+) noexcept nogil:
+    # four features per sweep: eight independent sums hide the FMA latency
+    cdef Py_ssize_t i, ii, n, D4 = D // 4 * 4
+    cdef floating c0, c1, c2, c3, t0, t1, t2, t3, rn
+    cdef floating b0, b1, b2, b3, e0, e1, e2, e3
+    cdef const floating* x0
+    cdef double tr = 0.0
+    for i in range(0, D4, 4):
+        x0 = xt + i * ld
+        c0, c1, c2, c3 = c[i], c[i + 1], c[i + 2], c[i + 3]
+        b0 = b1 = b2 = b3 = e0 = e1 = e2 = e3 = 0
+        for n in range(P):
+            rn = r[n]
+            t0 = x0[n] - c0
+            t1 = x0[ld + n] - c1
+            t2 = x0[2 * ld + n] - c2
+            t3 = x0[3 * ld + n] - c3
+            b0 += rn * t0
+            b1 += rn * t1
+            b2 += rn * t2
+            b3 += rn * t3
+            e0 += rn * t0 * t0
+            e1 += rn * t1 * t1
+            e2 += rn * t2 * t2
+            e3 += rn * t3 * t3
+        s1[i] += b0
+        s1[i + 1] += b1
+        s1[i + 2] += b2
+        s1[i + 3] += b3
+        if s2 != NULL:
+            s2[i] += e0
+            s2[i + 1] += e1
+            s2[i + 2] += e2
+            s2[i + 3] += e3
+        tr += (<double> e0 + e1) + (<double> e2 + e3)
+    for i in range(D4, D):
+        x0 = xt + i * ld
+        c0 = c[i]
+        b0 = e0 = 0
+        for n in range(P):
+            t0 = x0[n] - c0
+            b0 += r[n] * t0
+            e0 += r[n] * t0 * t0
+        s1[i] += b0
+        if s2 != NULL:
+            s2[i] += e0
+        tr += e0
+    if trace != NULL:
+        trace[0] += tr
+
+
+cdef void _stats_chunk(
+    const floating* xt,         # IN (D, ld) chunk, feature-major
+    Py_ssize_t n_rows, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
+    const floating* resp,       # IN (K, ld), zero on padding rows
+    const floating* shift,      # IN (K, D) c_k
+    int cov_type,
+    floating* dt,               # scratch (D, ld)
+    floating* wt,               # scratch (D, ld)
+    double* st,                 # INOUT flat statistics (see module doc), from [1]
+) noexcept nogil:
+    cdef Py_ssize_t i, j, k, n
+    cdef const floating* r
+    cdef const floating* xi
+    cdef floating* wi
+    cdef floating* di
+    cdef floating c, t, a1, a2
+    cdef double* nk = st + 1
+    cdef double* s1 = st + 1 + K
+    cdef double* s2 = st + 1 + K + K * D
+    cdef double* S
+
+    if cov_type == TIED:
+        # sum_k r_k = 1, so the shared scatter ignores responsibilities;
+        # padding rows are zeroed so they add nothing
+        _sub(xt, P, ld, D, shift, dt)
+        for i in range(D):
+            for n in range(n_rows, P):
+                dt[i * ld + n] = 0
+        _gram_lower(dt, dt, P, ld, D, s2)
+        for k in range(K):
+            r = resp + k * ld
+            nk[k] += _sum(r, P)
+            for i in range(D):
+                s1[k * D + i] += _dot(r, dt + i * ld, P)
+        return
+    for k in range(K):
+        r = resp + k * ld
+        nk[k] += _sum(r, P)
+        if cov_type == FULL:
+            # d = x - c_k and w = r d in one sweep, summing w as we go
+            for i in range(D):
+                c = shift[k * D + i]
+                xi = xt + i * ld
+                di = dt + i * ld
+                wi = wt + i * ld
+                a1 = 0
+                for n in range(P):
+                    t = xi[n] - c
+                    di[n] = t
+                    wi[n] = r[n] * t
+                    a1 += r[n] * t
+                s1[k * D + i] += a1
+            _gram_lower(wt, dt, P, ld, D, s2 + k * D * D)
+        else:
+            _moments(xt, r, P, ld, D, shift + k * D, s1 + k * D,
+                     s2 + k * D if cov_type == DIAG else NULL,
+                     s2 + k if cov_type == SPHERICAL else NULL)
 
 
 # --------------------------------------------------------------------------
@@ -256,7 +538,7 @@ def em_pass(
     const floating[::1] prec,           # IN flat precision Cholesky
     const floating[::1] center,         # IN (D,) tied; ignored otherwise
     const double[::1] log_const,        # IN (K,)
-    const double[:, ::1] shift,         # IN (K, D) statistics shift c_k
+    const floating[:, ::1] shift,       # IN (K, D) statistics shift c_k
     int cov_type,
     Py_ssize_t chunk_size,
     double[:, ::1] thread_stats,        # OUT (n_threads, stats_size)
@@ -271,15 +553,18 @@ def em_pass(
     cdef Py_ssize_t S = thread_stats.shape[1]
     cdef int n_threads = <int> thread_stats.shape[0]
     cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
+    cdef Py_ssize_t P = _padded(chunk_size)
+    # one spare cache line per row keeps rows out of the same L1 sets
+    cdef Py_ssize_t ld = P + 64 // sizeof(floating)
     cdef bint contiguous = _is_c_contiguous(X)
     cdef Py_ssize_t ch, s, start, n
-    cdef floating* xbuf
-    cdef floating* work
-    cdef double* work64
-    cdef double* logp
+    cdef floating* xt
+    cdef floating* dt
+    cdef floating* zt
+    cdef floating* rows
+    cdef floating* lp
     cdef double* acc
     cdef double* local
-    cdef const floating* xc
     cdef int[1] failed
 
     thread_stats[:, :] = 0.0
@@ -287,37 +572,35 @@ def em_pass(
         return
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
-        xbuf = <floating*> malloc(chunk_size * D * sizeof(floating))
-        work = <floating*> malloc(chunk_size * D * sizeof(floating))
-        work64 = <double*> malloc(chunk_size * D * sizeof(double))
-        logp = <double*> malloc(chunk_size * K * sizeof(double))
+        xt = <floating*> malloc(3 * D * ld * sizeof(floating))
+        rows = <floating*> malloc(3 * ld * sizeof(floating))
+        lp = <floating*> malloc(K * ld * sizeof(floating))
         acc = <double*> malloc(S * sizeof(double))
         local = <double*> malloc(S * sizeof(double))
-        if (xbuf == NULL or work == NULL or work64 == NULL or logp == NULL
-                or acc == NULL or local == NULL):
+        if xt == NULL or rows == NULL or lp == NULL or acc == NULL or local == NULL:
             failed[0] = 1
         else:
             memset(acc, 0, S * sizeof(double))
+        dt = xt + D * ld
+        zt = xt + 2 * D * ld
         for ch in prange(n_chunks, schedule="static"):
             if failed[0]:
                 continue
             start = ch * chunk_size
             n = min(chunk_size, N - start)
-            xc = _chunk_rows(X, start, n, contiguous, xbuf)
-            _logprob_chunk(xc, n, D, K, &loc[0, 0], &prec[0], &center[0],
-                           &log_const[0], cov_type, work, logp)
+            _load_chunk(X, start, n, P, ld, contiguous, xt)
+            _logprob_chunk(xt, P, ld, D, K, &loc[0, 0], &prec[0], &center[0],
+                           &log_const[0], cov_type, dt, zt, rows, lp)
             memset(local, 0, S * sizeof(double))
-            local[0] = _normalize_chunk(logp, n, K, NULL)
-            _stats_chunk(xc, n, D, K, logp, &shift[0, 0], cov_type,
-                         work64, local)
+            local[0] = _normalize_chunk(lp, n, P, ld, K, rows + ld, rows + 2 * ld)
+            _stats_chunk(xt, n, P, ld, D, K, lp, &shift[0, 0], cov_type, dt, zt, local)
             for s in range(S):
                 acc[s] += local[s]
         if not failed[0]:
             memcpy(&thread_stats[threadid(), 0], acc, S * sizeof(double))
-        free(xbuf)
-        free(work)
-        free(work64)
-        free(logp)
+        free(xt)
+        free(rows)
+        free(lp)
         free(acc)
         free(local)
     if failed[0]:
@@ -341,51 +624,69 @@ def score_pass(
     """Per-row scores in one chunked parallel pass; fills the non-empty outputs."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = loc.shape[0]
     cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
-    cdef bint contiguous = _is_c_contiguous(X)
+    cdef Py_ssize_t P = _padded(chunk_size)
+    # one spare cache line per row keeps rows out of the same L1 sets
+    cdef Py_ssize_t ld = P + 64 // sizeof(floating)
     cdef bint want_ll = out_ll.shape[0] > 0
     cdef bint want_resp = out_resp.shape[0] > 0
     cdef bint want_labels = out_labels.shape[0] > 0
+    cdef bint contiguous = _is_c_contiguous(X)
     cdef Py_ssize_t ch, i, k, start, n, best
-    cdef floating* xbuf
-    cdef floating* work
-    cdef double* logp
-    cdef double* row
-    cdef const floating* xc
+    cdef floating* xt
+    cdef floating* dt
+    cdef floating* zt
+    cdef floating* rows
+    cdef floating* lp
     cdef int[1] failed
 
     if N == 0:
         return
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
-        xbuf = <floating*> malloc(chunk_size * D * sizeof(floating))
-        work = <floating*> malloc(chunk_size * D * sizeof(floating))
-        logp = <double*> malloc(chunk_size * K * sizeof(double))
-        if xbuf == NULL or work == NULL or logp == NULL:
+        xt = <floating*> malloc(3 * D * ld * sizeof(floating))
+        rows = <floating*> malloc(3 * ld * sizeof(floating))
+        lp = <floating*> malloc(K * ld * sizeof(floating))
+        if xt == NULL or rows == NULL or lp == NULL:
             failed[0] = 1
+        dt = xt + D * ld
+        zt = xt + 2 * D * ld
         for ch in prange(n_chunks, schedule="static"):
             if failed[0]:
                 continue
             start = ch * chunk_size
             n = min(chunk_size, N - start)
-            xc = _chunk_rows(X, start, n, contiguous, xbuf)
-            _logprob_chunk(xc, n, D, K, &loc[0, 0], &prec[0], &center[0],
-                           &log_const[0], cov_type, work, logp)
+            _load_chunk(X, start, n, P, ld, contiguous, xt)
+            _logprob_chunk(xt, P, ld, D, K, &loc[0, 0], &prec[0], &center[0],
+                           &log_const[0], cov_type, dt, zt, rows, lp)
             if want_labels:
                 # argmax of the weighted log-probabilities, as scikit-learn
                 for i in range(n):
-                    row = logp + i * K
                     best = 0
                     for k in range(1, K):
-                        if row[k] > row[best]:
+                        if lp[k * ld + i] > lp[best * ld + i]:
                             best = k
                     out_labels[start + i] = best
             if want_ll or want_resp:
-                _normalize_chunk(logp, n, K, &out_ll[start] if want_ll else NULL)
+                _normalize_chunk(lp, n, P, ld, K, rows + ld, rows + 2 * ld)
+            if want_ll:
+                for i in range(n):
+                    out_ll[start + i] = rows[ld + i]
             if want_resp:
-                memcpy(&out_resp[start, 0], logp, n * K * sizeof(double))
-        free(xbuf)
-        free(work)
-        free(logp)
+                for i in range(n):
+                    for k in range(K):
+                        out_resp[start + i, k] = lp[k * ld + i]
+        free(xt)
+        free(rows)
+        free(lp)
     if failed[0]:
         raise MemoryError("fastem: cannot allocate the per-thread scoring "
                           "buffers; use a smaller chunk_size")
+
+
+def exp_log(const floating[::1] x, floating[::1] out_exp, floating[::1] out_log):
+    """The kernels' vectorised exp and log, elementwise (for testing them)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out_exp[i] = _exp(x[i])
+            out_log[i] = _log(x[i])
