@@ -7,7 +7,6 @@ import functools
 import math
 
 import numpy as np
-from scipy import linalg
 
 from fastem._kernels import _em
 
@@ -183,13 +182,10 @@ def _flipudlr(a):
 
 
 def precision_cholesky_from_precisions(precisions, covariance_type):
-    """Upper-triangular U with U U^T = precision (for precisions_init)."""
-    if covariance_type == "full":
-        return np.stack(
-            [_flipudlr(linalg.cholesky(_flipudlr(p), lower=True)) for p in precisions]
-        )
-    if covariance_type == "tied":
-        return _flipudlr(linalg.cholesky(_flipudlr(precisions), lower=True))
+    """Upper-triangular U with U U^T = precision (for precisions_init): the
+    lower Cholesky factor of the precision with rows and columns reversed."""
+    if covariance_type in ("full", "tied"):
+        return _flipudlr(np.linalg.cholesky(_flipudlr(precisions)))
     return np.sqrt(precisions)
 
 
@@ -203,17 +199,10 @@ def precisions_from_cholesky(prec_chol, covariance_type):
 
 def covariances_from_cholesky(prec_chol, covariance_type):
     """Covariances from precision Cholesky factors (used when only
-    precisions_init is known)."""
+    precisions_init is known): (U U^T)^-1 = U^-T U^-1."""
     if covariance_type in ("full", "tied"):
-        chols = prec_chol if covariance_type == "full" else prec_chol[np.newaxis]
-        eye = np.eye(chols.shape[-1])
-        covs = np.stack(
-            [
-                (lambda inv: inv.T @ inv)(linalg.solve_triangular(u, eye, lower=False).T)
-                for u in chols
-            ]
-        )
-        return covs if covariance_type == "full" else covs[0]
+        inv = np.linalg.inv(prec_chol)
+        return np.swapaxes(inv, -1, -2) @ inv
     return 1.0 / prec_chol**2
 
 
