@@ -9,6 +9,10 @@ Commands
 demo
     Fit Gaussian mixtures with K = 1, 2, ... components to the bundled Old
     Faithful data, print the BIC over K and the chosen model, and draw it.
+bench
+    Time EM against scikit-learn (and daal4py) on fixed workloads, set the
+    times against this machine's limits, save them as JSON and compare them
+    with a baseline (docs/performance.md).
 """
 import argparse
 import importlib.util
@@ -19,6 +23,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 import fastem
+from fastem import _bench
 from fastem.datasets import FAITHFUL_COLUMNS, load_faithful
 
 # Errors a user can cause and fix (bad values, unreadable or unwritable
@@ -49,6 +54,39 @@ def _seed(text):
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(
             f"must be between 0 and 2**32 - 1, got {value}"
+        )
+    return value
+
+
+def _workload_names(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = {name.lower() for name in _bench.WORKLOADS}
+    unknown = [name for name in names if name.lower() not in known]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown workload(s) {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(_bench.WORKLOADS)}"
+        )
+    return names
+
+
+def _threshold(text):
+    """``auto`` (None), a fraction (0.2) or a percentage (20%)."""
+    if text.strip().lower() == "auto":
+        return None
+    percent = text.strip().endswith("%")
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected AUTO, a fraction such as 0.2 or a percentage such as 20%, "
+            f"got {text!r}"
+        ) from None
+    if percent:
+        value /= 100.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"the allowed fall must be between 0 and 1 (0% and 100%), got {text!r}"
         )
     return value
 
@@ -97,6 +135,44 @@ def build_parser():
     demo.add_argument("--seed", type=_seed, default=0,
                       help="random_state of the fits (default: %(default)s)")
     demo.set_defaults(handler=_run_demo)
+
+    bench = commands.add_parser(
+        "bench", parents=[common],
+        help="time EM against scikit-learn (and daal4py); compare with a baseline",
+        description=(
+            "Time 10 EM iterations from a fixed initialisation on each workload "
+            "with fastem, scikit-learn and, when installed, daal4py, in the same "
+            "rounds; report seconds per iteration, speed-ups, the multiple of "
+            "this machine's ideal time, the peak memory of a fit and the "
+            "scoring speed. Exits 1 when fastem's lower bounds disagree with "
+            "scikit-learn's or, with --compare, when a workload's speed-up over "
+            "scikit-learn falls by more than the threshold. See "
+            "docs/performance.md."
+        ),
+    )
+    bench.add_argument("--quick", action="store_true",
+                       help="N cut a hundredfold (at least 10,000 rows): checks "
+                            "that everything runs in a few minutes; the times mean little")
+    bench.add_argument("--workloads", metavar="W1,W3,...", type=_workload_names,
+                       help=f"workloads to run (default: all of "
+                            f"{', '.join(_bench.WORKLOADS)})")
+    bench.add_argument("--rounds", metavar="N", type=_positive_int,
+                       help="timing rounds per workload (default: 3, or 5 with --quick)")
+    bench.add_argument("--save", metavar="FILE.json",
+                       help="write the results, machine information and noise "
+                            "figures as JSON")
+    bench.add_argument("--compare", metavar="BASELINE.json",
+                       help="compare each workload's speed-up over scikit-learn "
+                            "with a saved result; exit 1 on a regression")
+    bench.add_argument("--threshold", metavar="AUTO|FRACTION", type=_threshold,
+                       default=None,
+                       help="allowed fall of a speed-up, e.g. 0.2 or 20%% (default: "
+                            "AUTO, derived per workload from the measured "
+                            "round-to-round noise)")
+    bench.add_argument("--load", metavar="RESULT.json",
+                       help="report (and --compare) a saved result instead of "
+                            "running the suite")
+    bench.set_defaults(handler=_run_bench)
     return parser
 
 
@@ -205,6 +281,58 @@ def _run_demo(args):
         _write_plot(chosen, X, rows[best][2], args.out)
         print(f"plot written to {args.out}")
     return 0
+
+
+def _progress(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+def _run_bench(args):
+    # Read the baseline first: a bad path should not cost a full run.
+    baseline = _bench.load_result(args.compare) if args.compare else None
+    if args.load:
+        given = [flag for flag, value in (("--quick", args.quick),
+                                          ("--workloads", args.workloads),
+                                          ("--rounds", args.rounds),
+                                          ("--save", args.save)) if value]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to a new run, not to "
+                             f"--load {args.load}")
+        result = _bench.load_result(args.load)
+    else:
+        if baseline is not None and bool(baseline.get("quick")) != args.quick:
+            raise ValueError(
+                f"{args.compare} is a {'quick' if baseline.get('quick') else 'full'} "
+                f"run; compare it with a run of the same mode "
+                f"({'add' if baseline.get('quick') else 'drop'} --quick)"
+            )
+        result = _bench.run_suite(args.workloads, quick=args.quick, rounds=args.rounds,
+                                  progress=_progress)
+        if args.save:
+            _bench.save_result(result, args.save)
+
+    print(_bench.format_result(result))
+    status = 0
+    wrong = [name for name, entry in result["workloads"].items()
+             if not entry["agreement"]["fastem_ok"]]
+    if wrong:
+        print(f"fastem: lower bounds disagree with scikit-learn's on {', '.join(wrong)}",
+              file=sys.stderr)
+        status = 1
+    if baseline is not None:
+        rows, failed = _bench.compare(result, baseline, args.threshold)
+        print()
+        print(_bench.format_comparison(rows, args.compare, baseline))
+        for difference in _bench.machine_differences(result, baseline):
+            print(f"note: machine differs from the baseline's: {difference}")
+        regressed = [row["workload"] for row in rows if row["status"] == "REGRESSED"]
+        if regressed:
+            print(f"fastem: speed-up over scikit-learn fell beyond the threshold on "
+                  f"{', '.join(regressed)}", file=sys.stderr)
+        status = 1 if failed else status
+    if args.save:
+        print(f"\nresults saved to {args.save}")
+    return status
 
 
 def _one_line(exc):

@@ -1,0 +1,167 @@
+"""``fastem bench``: saving results and failing on a regression, run as a
+user (or CI) runs it."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastem import _bench, cli
+
+
+def fastem_command():
+    # The script installed beside this interpreter, so that a `fastem` of
+    # another environment earlier on PATH is not picked up.
+    search = os.pathsep.join([str(Path(sys.executable).parent),
+                              os.environ.get("PATH", "")])
+    script = shutil.which("fastem", path=search)
+    return [script] if script else [sys.executable, "-m", "fastem"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run(fastem_command() + [str(a) for a in args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def doctor(source, destination, factor=None, **changes):
+    """A copy of a saved result with every speed-up multiplied by ``factor``."""
+    data = json.loads(Path(source).read_text())
+    if factor is not None:
+        for entry in data["workloads"].values():
+            entry["speedup_vs_sklearn"] *= factor
+    data.update(changes)
+    Path(destination).write_text(json.dumps(data))
+    return destination
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("bench")
+    out = cwd / "results" / "out.json"
+    result = run("bench", "--quick", "--workloads", "W5", "--rounds", "2",
+                 "--save", out, cwd=cwd)
+    return result, out
+
+
+def test_bench_runs_and_saves(saved):
+    result, out = saved
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"results saved to {out}" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["schema"] == _bench.SCHEMA
+    assert data["quick"] is True
+    assert list(data["workloads"]) == ["W5"]
+
+    entry = data["workloads"]["W5"]
+    assert entry["workload"]["n_samples"] == 10_000
+    assert entry["agreement"]["fastem_ok"]
+    assert entry["speedup_vs_sklearn"] > 0
+    assert len(entry["speedup_rounds"]) == 2
+    assert entry["speedup_noise"] >= 0
+    assert entry["libraries"]["fastem"]["s_per_iter"] > 0
+    assert entry["ideal"]["limit"] in ("flops", "bandwidth", "exp")
+    assert entry["multiple_of_ideal"] > 0
+
+    machine = data["machine"]
+    for key in ("cpu_model", "cpu_flags", "usable_cpus", "fastem_threads",
+                "fastem_openmp", "threadpools", "versions"):
+        assert key in machine
+    assert data["roofline"]["dgemm_gflops_per_core"] > 0
+    assert data["memory"]["workload"] == "W5"
+    assert data["memory"]["libraries"]["fastem"]["extra_bytes"] >= 0
+    assert data["scoring"]["predict_proba"]["fastem_s"] > 0
+
+    # The printed table has the row and the columns the saved file has.
+    assert "speed-up" in result.stdout and "x ideal" in result.stdout
+    assert any(line.startswith("W5 ") for line in result.stdout.splitlines())
+
+
+def test_compare_with_itself_passes(saved):
+    _, out = saved
+    result = run("bench", "--load", out, "--compare", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "REGRESSED" not in result.stdout
+    assert "+0.0%" in result.stdout
+
+
+def test_compare_against_inflated_baseline_fails(saved, tmp_path):
+    _, out = saved
+    inflated = doctor(out, tmp_path / "inflated.json", factor=10.0)
+    result = run("bench", "--load", out, "--compare", inflated)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "REGRESSED" in result.stdout
+    assert "fell beyond the threshold on W5" in result.stderr
+
+
+def test_live_run_against_inflated_baseline_fails(saved, tmp_path):
+    _, out = saved
+    inflated = doctor(out, tmp_path / "inflated.json", factor=10.0)
+    result = run("bench", "--quick", "--workloads", "W5", "--rounds", "2",
+                 "--compare", inflated)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "REGRESSED" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_fixed_threshold_overrides_noise(saved, tmp_path):
+    _, out = saved
+    inflated = doctor(out, tmp_path / "inflated.json", factor=10.0)
+    # A tenfold inflation is a 90 % fall: within 95 %, beyond 80 %.
+    assert run("bench", "--load", out, "--compare", inflated,
+               "--threshold", "95%").returncode == 0
+    assert run("bench", "--load", out, "--compare", inflated,
+               "--threshold", "0.8").returncode == 1
+
+
+def test_quick_and_full_do_not_compare(saved, tmp_path, capsys):
+    _, out = saved
+    full = doctor(out, tmp_path / "full.json", quick=False)
+    assert cli.main(["bench", "--load", str(out), "--compare", str(full)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastem: error: cannot compare a quick run with a full")
+    # A new run refuses before spending any time on timings.
+    assert cli.main(["bench", "--quick", "--compare", str(full)]) == 1
+    assert "drop --quick" in capsys.readouterr().err
+
+
+def test_wrong_answer_fails(saved, tmp_path, capsys):
+    _, out = saved
+    data = json.loads(out.read_text())
+    data["workloads"]["W5"]["agreement"]["fastem_ok"] = False
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(data))
+    assert cli.main(["bench", "--load", str(wrong)]) == 1
+    assert "disagree with scikit-learn's on W5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workloads", "W9"], "unknown workload(s) W9"),
+    (["--threshold", "20"], "between 0 and 1"),
+    (["--threshold", "lots"], "expected AUTO"),
+    (["--rounds", "0"], "must be at least 1"),
+])
+def test_bad_options(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", *args])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_not_a_result(tmp_path, capsys):
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text('{"hello": 1}')
+    assert cli.main(["bench", "--load", str(bogus)]) == 1
+    assert "not a fastem bench result" in capsys.readouterr().err
+
+
+def test_threshold_rule():
+    quiet = {"speedup_noise": 0.01}
+    noisy = {"speedup_noise": 0.3}
+    very_noisy = {"speedup_noise": 5.0}
+    assert _bench.auto_threshold(quiet, quiet) == _bench.THRESHOLD_FLOOR
+    assert _bench.auto_threshold(quiet, noisy) == pytest.approx(_bench.THRESHOLD_K * 0.3)
+    assert _bench.auto_threshold(very_noisy, quiet) == _bench.THRESHOLD_CAP
