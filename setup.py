@@ -19,7 +19,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_openmp", "_em", "_kmeans"]
+KERNELS = ["_openmp", "_em", "_kmeans", "_linalg"]
 
 
 def _env_flag(name):

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from fastem._kernels import _em
+from fastem._kernels import _em, _linalg
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -57,12 +57,12 @@ class SuffStats:
         nk = flat[1:1 + K]
         s1 = flat[1 + K:1 + K + K * D].reshape(K, D)
         s2 = flat[1 + K + K * D:]
-        s2 = {
-            "full": lambda: s2.reshape(K, D, D),
-            "tied": lambda: s2.reshape(D, D),
-            "diag": lambda: s2.reshape(K, D),
-            "spherical": lambda: s2,
-        }[covariance_type]()
+        if covariance_type == "full":
+            s2 = s2.reshape(K, D, D)
+        elif covariance_type == "tied":
+            s2 = s2.reshape(D, D)
+        elif covariance_type == "diag":
+            s2 = s2.reshape(K, D)
         return cls(covariance_type, n_samples, float(flat[0]), nk, s1, s2, shift)
 
     def __iadd__(self, other):
@@ -146,15 +146,14 @@ def compute_precision_cholesky(covariances, covariance_type, reg_covar=None):
     Raises a ValueError naming the collapsed components and what to change.
     """
     if covariance_type in ("full", "tied"):
-        covs = covariances if covariance_type == "full" else covariances[np.newaxis]
-        try:
-            # one batched LAPACK call for all components: per-component
-            # SciPy calls cost more than the EM pass on small data
-            chol = np.linalg.cholesky(covs)
-            out = np.swapaxes(np.linalg.inv(chol), -1, -2)
-            ok = bool(np.all(np.isfinite(out)))
-        except np.linalg.LinAlgError:
-            ok = False
+        covs = np.ascontiguousarray(
+            covariances if covariance_type == "full" else covariances[np.newaxis],
+            dtype=np.float64,
+        )
+        # one typed call for all components: NumPy's or SciPy's linalg
+        # wrappers cost more per call than these small factorisations
+        out = np.empty_like(covs)
+        ok = _linalg.precision_cholesky(covs, out) < 0 and np.isfinite(out).all()
         if not ok:
             bad = [k for k, c in enumerate(covs) if not _is_positive_definite(c)]
             bad = bad if covariance_type == "full" else None
@@ -243,8 +242,9 @@ class KernelParams:
         self.cov_code = _em.COV_TYPE_CODES[covariance_type]
         self.covariance_type = covariance_type
         self.n_components, self.n_features = n_components, n_features
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(weights)
+        # log 0 = -inf marks an empty component (exp gives exactly 0)
+        log_weights = np.full(n_components, -np.inf)
+        np.log(weights, out=log_weights, where=weights > 0)
         self.log_const = np.ascontiguousarray(
             log_weights
             - 0.5 * n_features * math.log(2 * math.pi)

@@ -144,3 +144,21 @@ def test_empty_input_gives_zero_statistics():
     assert stats.n_samples == 0
     assert stats.log_likelihood == 0.0
     assert np.all(stats.nk == 0)
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 7, 33])
+def test_precision_cholesky_matches_numpy(n_features):
+    from fastem._kernels._linalg import precision_cholesky
+    rng = np.random.default_rng(n_features)
+    A = rng.normal(size=(4, n_features, n_features))
+    covs = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(n_features)
+    out = np.empty_like(covs)
+    assert precision_cholesky(covs, out) == -1
+    expected = np.swapaxes(np.linalg.inv(np.linalg.cholesky(covs)), -1, -2)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+    # U U^T is the precision
+    np.testing.assert_allclose(out @ np.swapaxes(out, 1, 2), np.linalg.inv(covs),
+                               rtol=1e-8, atol=1e-10)
+    covs[2] = -np.eye(n_features)
+    covs[3, 0, 0] = np.nan
+    assert precision_cholesky(covs, out) == 2
