@@ -1,29 +1,13 @@
 """``fastem bench``: saving results and failing on a regression, run as a
 user (or CI) runs it."""
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from fastem import _bench, cli
-
-
-def fastem_command():
-    # The script installed beside this interpreter, so that a `fastem` of
-    # another environment earlier on PATH is not picked up.
-    search = os.pathsep.join([str(Path(sys.executable).parent),
-                              os.environ.get("PATH", "")])
-    script = shutil.which("fastem", path=search)
-    return [script] if script else [sys.executable, "-m", "fastem"]
-
-
-def run(*args, cwd=None):
-    return subprocess.run(fastem_command() + [str(a) for a in args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+from clitools import run_fastem as run
 
 
 def doctor(source, destination, factor=None, **changes):

@@ -1,16 +1,13 @@
 """The ``fastem`` command line, run as a user runs it."""
 import importlib.util
-import os
 import re
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import fastem
 from fastem import cli
+from clitools import run_fastem as run
 from fastem.datasets import load_faithful
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -21,20 +18,6 @@ TABLE_ROW = re.compile(
     re.MULTILINE,
 )
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
-
-
-def fastem_command():
-    # Prefer the script installed beside this interpreter, so a `fastem` of
-    # another environment earlier on PATH is not picked up.
-    search = os.pathsep.join([str(Path(sys.executable).parent),
-                              os.environ.get("PATH", "")])
-    script = shutil.which("fastem", path=search)
-    return [script] if script else [sys.executable, "-m", "fastem"]
-
-
-def run(*args, cwd=None):
-    return subprocess.run(fastem_command() + list(args), cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
 
 
 def parse_table(stdout):
