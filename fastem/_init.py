@@ -139,8 +139,7 @@ def sparse_resp_stats(X, covariance_type, indices):
     component k and 0 elsewhere (init_params "random_from_data" and
     "k-means++"), computed as scikit-learn's formulas do: in particular its
     tied estimate uses X^T X over all rows."""
-    seeds = np.asarray(X[np.sort(indices)], dtype=np.float64)
-    seeds = seeds[np.argsort(np.argsort(indices))]
+    seeds = np.asarray(X[indices], dtype=np.float64)
     n_components, n_features = seeds.shape
     nk = np.ones(n_components)
     if covariance_type == "tied":

@@ -252,12 +252,10 @@ cdef void _logprob_chunk(
     int cov_type,
     floating* dt,               # scratch (D, ld)
     floating* zt,               # scratch (D, ld), tied only
-    floating* y,                # scratch (P,)
     floating* lp,               # OUT (K, ld) weighted log-probabilities
 ) noexcept nogil:
-    cdef Py_ssize_t i, k, n
-    cdef floating c, t, lc, p
-    cdef const floating* xi
+    cdef Py_ssize_t k, n
+    cdef floating lc, p
     cdef floating* q
 
     if cov_type == FULL:
@@ -421,7 +419,7 @@ cdef void _moments(
     double* trace,              # INOUT (1,) += sum r |x - c|^2, or NULL
 ) noexcept nogil:
     # four features per sweep: eight independent sums hide the FMA latency
-    cdef Py_ssize_t i, ii, n, D4 = D // 4 * 4
+    cdef Py_ssize_t i, n, D4 = D // 4 * 4
     cdef floating c0, c1, c2, c3, t0, t1, t2, t3, rn
     cdef floating b0, b1, b2, b3, e0, e1, e2, e3
     cdef const floating* x0
@@ -480,16 +478,15 @@ cdef void _stats_chunk(
     floating* wt,               # scratch (D, ld)
     double* st,                 # INOUT flat statistics (see module doc), from [1]
 ) noexcept nogil:
-    cdef Py_ssize_t i, j, k, n
+    cdef Py_ssize_t i, k, n
     cdef const floating* r
     cdef const floating* xi
     cdef floating* wi
     cdef floating* di
-    cdef floating c, t, a1, a2
+    cdef floating c, t, a1
     cdef double* nk = st + 1
     cdef double* s1 = st + 1 + K
     cdef double* s2 = st + 1 + K + K * D
-    cdef double* S
 
     if cov_type == TIED:
         # sum_k r_k = 1, so the shared scatter ignores responsibilities;
@@ -520,13 +517,21 @@ cdef void _stats_chunk(
                     t = xi[n] - c
                     di[n] = t
                     wi[n] = r[n] * t
-                    a1 += r[n] * t
+                    a1 += wi[n]
                 s1[k * D + i] += a1
             _gram_lower(wt, dt, P, ld, D, s2 + k * D * D)
         else:
             _moments(xt, r, P, ld, D, shift + k * D, s1 + k * D,
                      s2 + k * D if cov_type == DIAG else NULL,
                      s2 + k if cov_type == SPHERICAL else NULL)
+
+
+cdef inline floating* _workspace(Py_ssize_t D, Py_ssize_t K, Py_ssize_t ld,
+                                 const floating* like) noexcept nogil:
+    """One thread's buffers in one block: the chunk, its differences and the
+    tied products (D x ld each), log-probabilities (K x ld), two row vectors.
+    ``like`` only selects the dtype."""
+    return <floating*> malloc((3 * D + K + 2) * ld * sizeof(floating))
 
 
 # --------------------------------------------------------------------------
@@ -561,8 +566,9 @@ def em_pass(
     cdef floating* xt
     cdef floating* dt
     cdef floating* zt
-    cdef floating* rows
     cdef floating* lp
+    cdef floating* row_ll
+    cdef floating* row_s
     cdef double* acc
     cdef double* local
     cdef int[1] failed
@@ -572,17 +578,18 @@ def em_pass(
         return
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
-        xt = <floating*> malloc(3 * D * ld * sizeof(floating))
-        rows = <floating*> malloc(3 * ld * sizeof(floating))
-        lp = <floating*> malloc(K * ld * sizeof(floating))
-        acc = <double*> malloc(S * sizeof(double))
-        local = <double*> malloc(S * sizeof(double))
-        if xt == NULL or rows == NULL or lp == NULL or acc == NULL or local == NULL:
+        xt = _workspace(D, K, ld, &loc[0, 0])
+        acc = <double*> malloc(2 * S * sizeof(double))
+        if xt == NULL or acc == NULL:
             failed[0] = 1
         else:
             memset(acc, 0, S * sizeof(double))
+        local = acc + S
         dt = xt + D * ld
-        zt = xt + 2 * D * ld
+        zt = dt + D * ld
+        lp = zt + D * ld
+        row_ll = lp + K * ld
+        row_s = row_ll + ld
         for ch in prange(n_chunks, schedule="static"):
             if failed[0]:
                 continue
@@ -590,19 +597,16 @@ def em_pass(
             n = min(chunk_size, N - start)
             _load_chunk(X, start, n, P, ld, contiguous, xt)
             _logprob_chunk(xt, P, ld, D, K, &loc[0, 0], &prec[0], &center[0],
-                           &log_const[0], cov_type, dt, zt, rows, lp)
+                           &log_const[0], cov_type, dt, zt, lp)
             memset(local, 0, S * sizeof(double))
-            local[0] = _normalize_chunk(lp, n, P, ld, K, rows + ld, rows + 2 * ld)
+            local[0] = _normalize_chunk(lp, n, P, ld, K, row_ll, row_s)
             _stats_chunk(xt, n, P, ld, D, K, lp, &shift[0, 0], cov_type, dt, zt, local)
             for s in range(S):
                 acc[s] += local[s]
         if not failed[0]:
             memcpy(&thread_stats[threadid(), 0], acc, S * sizeof(double))
         free(xt)
-        free(rows)
-        free(lp)
         free(acc)
-        free(local)
     if failed[0]:
         raise MemoryError("fastem: cannot allocate the per-thread EM buffers; "
                           "use a smaller chunk_size")
@@ -635,21 +639,23 @@ def score_pass(
     cdef floating* xt
     cdef floating* dt
     cdef floating* zt
-    cdef floating* rows
     cdef floating* lp
+    cdef floating* row_ll
+    cdef floating* row_s
     cdef int[1] failed
 
     if N == 0:
         return
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
-        xt = <floating*> malloc(3 * D * ld * sizeof(floating))
-        rows = <floating*> malloc(3 * ld * sizeof(floating))
-        lp = <floating*> malloc(K * ld * sizeof(floating))
-        if xt == NULL or rows == NULL or lp == NULL:
+        xt = _workspace(D, K, ld, &loc[0, 0])
+        if xt == NULL:
             failed[0] = 1
         dt = xt + D * ld
-        zt = xt + 2 * D * ld
+        zt = dt + D * ld
+        lp = zt + D * ld
+        row_ll = lp + K * ld
+        row_s = row_ll + ld
         for ch in prange(n_chunks, schedule="static"):
             if failed[0]:
                 continue
@@ -657,7 +663,7 @@ def score_pass(
             n = min(chunk_size, N - start)
             _load_chunk(X, start, n, P, ld, contiguous, xt)
             _logprob_chunk(xt, P, ld, D, K, &loc[0, 0], &prec[0], &center[0],
-                           &log_const[0], cov_type, dt, zt, rows, lp)
+                           &log_const[0], cov_type, dt, zt, lp)
             if want_labels:
                 # argmax of the weighted log-probabilities, as scikit-learn
                 for i in range(n):
@@ -667,17 +673,15 @@ def score_pass(
                             best = k
                     out_labels[start + i] = best
             if want_ll or want_resp:
-                _normalize_chunk(lp, n, P, ld, K, rows + ld, rows + 2 * ld)
+                _normalize_chunk(lp, n, P, ld, K, row_ll, row_s)
             if want_ll:
                 for i in range(n):
-                    out_ll[start + i] = rows[ld + i]
+                    out_ll[start + i] = row_ll[i]
             if want_resp:
                 for i in range(n):
                     for k in range(K):
                         out_resp[start + i, k] = lp[k * ld + i]
         free(xt)
-        free(rows)
-        free(lp)
     if failed[0]:
         raise MemoryError("fastem: cannot allocate the per-thread scoring "
                           "buffers; use a smaller chunk_size")
