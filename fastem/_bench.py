@@ -67,8 +67,8 @@ THRESHOLD_FLOOR = 0.30
 THRESHOLD_K = 1.5
 THRESHOLD_CAP = 0.80
 
-# A timed call repeats the fit until it lasts about this long, so that the
-# difference of two timings of small workloads is not clock jitter.
+# Small workloads repeat a timed call for about this long and keep the
+# fastest, so that one disturbed call does not decide the timing.
 _TARGET_CALL_SECONDS = 0.1
 _MAX_REPEATS = 500
 
@@ -390,26 +390,32 @@ def _repeats(seconds):
 
 
 def _timed(fn, arg, repeats):
-    result = None
-    start = time.perf_counter()
+    """Fastest seconds of ``repeats`` calls of fn(arg), and the last result."""
+    result, best = None, math.inf
     for _ in range(repeats):
+        start = time.perf_counter()
         result = fn(arg)
-    return (time.perf_counter() - start) / repeats, result
+        best = min(best, time.perf_counter() - start)
+    return best, result
 
 
 def _timed_pair(fit, short, long, repeats):
-    """Mean seconds of fit(short) and fit(long), calls alternating so that a
-    change in the machine's load falls on both alike."""
-    t_short = t_long = 0.0
+    """Fastest seconds of fit(short) and of fit(long) over ``repeats`` calls
+    of each, alternating so that a change in the machine's load falls on both
+    alike. The fastest call is the least disturbed one: a mean lets one
+    preempted call of fit(short) outweigh the extra iterations of fit(long),
+    and at ~0.1 ms per iteration that made a marginal time negative."""
+    t_short = t_long = math.inf
     model = None
     for _ in range(repeats):
         start = time.perf_counter()
         fit(short)
         middle = time.perf_counter()
         model = fit(long)
-        t_long += time.perf_counter() - middle
-        t_short += middle - start
-    return t_short / repeats, t_long / repeats, model
+        end = time.perf_counter()
+        t_short = min(t_short, middle - start)
+        t_long = min(t_long, end - middle)
+    return t_short, t_long, model
 
 
 def _median(values):
