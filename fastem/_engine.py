@@ -19,6 +19,7 @@ _MIN_CHUNK, _MAX_CHUNK = 64, 8192
 
 def default_chunk_size(n_features, n_components):
     rows = _CHUNK_BYTES // (8 * (3 * n_features + n_components))
+    rows = rows // 32 * 32  # whole tiles: a padded partial tile is wasted work
     return int(min(max(rows, _MIN_CHUNK), _MAX_CHUNK))
 
 

@@ -45,6 +45,16 @@ cdef extern from "fastem_math.h" nogil:
     double fe_log(double x)
     float fe_logf(float x)
 
+cdef extern from "fastem_simd.h" nogil:
+    void fe_gram4_d(const double* w, const double* d, Py_ssize_t ld, Py_ssize_t P,
+                    double* out)
+    void fe_gram4_f(const float* w, const float* d, Py_ssize_t ld, Py_ssize_t P,
+                    float* out)
+    void fe_tri_sqnorm_d(const double* dt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                         const double* U, double* q)
+    void fe_tri_sqnorm_f(const float* dt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                         const float* U, float* q)
+
 cdef enum:
     FULL = 0
     TIED = 1
@@ -128,63 +138,18 @@ cdef void _sub(const floating* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
             dt[i * ld + n] = xt[i * ld + n] - ci
 
 
-cdef void _tri_sqnorm(
+cdef inline void _tri_sqnorm(
     const floating* dt,         # IN (D, ld) differences x - mu
     Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
     const floating* U,          # IN (D, D) upper triangular, row-major
     floating* q,                # OUT (P,) |(x - mu)^T U|^2
 ) noexcept nogil:
-    # y_j = sum_{i <= j} dt_i U_ij over tiles of TILE rows: a tile's D x TILE
-    # differences stay in L1 for all j, and the TILE-wide accumulators of
-    # two output coordinates stay in registers, so each multiply-add needs
-    # half a load.
-    cdef Py_ssize_t i, j, n, n0
-    cdef floating u0, u1, v
-    cdef floating a0[TILE]
-    cdef floating a1[TILE]
-    cdef floating qt[TILE]
-    cdef const floating* di
-    n0 = 0
-    while n0 < P:
-        for n in range(TILE):
-            qt[n] = 0
-        j = 0
-        while j + 1 < D:
-            u0 = U[j]
-            u1 = U[j + 1]
-            di = dt + n0
-            for n in range(TILE):
-                a0[n] = di[n] * u0
-                a1[n] = di[n] * u1
-            for i in range(1, j + 1):
-                u0 = U[i * D + j]
-                u1 = U[i * D + j + 1]
-                di = dt + i * ld + n0
-                for n in range(TILE):
-                    a0[n] += di[n] * u0
-                    a1[n] += di[n] * u1
-            # row j + 1 of U contributes to y_{j+1} only
-            u1 = U[(j + 1) * D + j + 1]
-            di = dt + (j + 1) * ld + n0
-            for n in range(TILE):
-                v = a1[n] + di[n] * u1
-                qt[n] += a0[n] * a0[n] + v * v
-            j += 2
-        if j < D:
-            u0 = U[j]
-            di = dt + n0
-            for n in range(TILE):
-                a0[n] = di[n] * u0
-            for i in range(1, j + 1):
-                u0 = U[i * D + j]
-                di = dt + i * ld + n0
-                for n in range(TILE):
-                    a0[n] += di[n] * u0
-            for n in range(TILE):
-                qt[n] += a0[n] * a0[n]
-        for n in range(TILE):
-            q[n0 + n] = qt[n]
-        n0 += TILE
+    # register-blocked in fastem_simd.h: a tile of rows times several
+    # output coordinates, each loaded difference used for all of them
+    if floating is double:
+        fe_tri_sqnorm_d(dt, P, ld, D, U, q)
+    else:
+        fe_tri_sqnorm_f(dt, P, ld, D, U, q)
 
 
 cdef void _tri_product(
@@ -340,53 +305,20 @@ cdef void _gram_lower(
     Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
     double* S,                  # INOUT (D, D) lower triangle += wt dt^T
 ) noexcept nogil:
-    # 4 x 4 blocks of (i, j): sixteen independent sums over the rows, each
-    # row loading four w and four d values for sixteen multiply-adds (a
-    # single dot product is bound by the FMA latency and by its loads).
-    # Diagonal blocks compute their upper corner too, and drop it.
-    cdef Py_ssize_t i, j, n, ii, jj
+    # 4 x 4 blocks of (i, j), each sixteen sums over the rows in registers
+    # (fastem_simd.h). Diagonal blocks compute their upper corner too, and
+    # drop it.
+    cdef Py_ssize_t i, j, ii, jj
     cdef Py_ssize_t D4 = D // 4 * 4
-    cdef floating w0, w1, w2, w3, e0, e1, e2, e3
-    cdef floating a00, a01, a02, a03, a10, a11, a12, a13
-    cdef floating a20, a21, a22, a23, a30, a31, a32, a33
     cdef floating blk[16]
     cdef const floating* wi
-    cdef const floating* dj
     for i in range(0, D4, 4):
         wi = wt + i * ld
         for j in range(0, i + 1, 4):
-            dj = dt + j * ld
-            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = 0
-            a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = 0
-            for n in range(P):
-                w0 = wi[n]
-                w1 = wi[ld + n]
-                w2 = wi[2 * ld + n]
-                w3 = wi[3 * ld + n]
-                e0 = dj[n]
-                e1 = dj[ld + n]
-                e2 = dj[2 * ld + n]
-                e3 = dj[3 * ld + n]
-                a00 += w0 * e0
-                a01 += w0 * e1
-                a02 += w0 * e2
-                a03 += w0 * e3
-                a10 += w1 * e0
-                a11 += w1 * e1
-                a12 += w1 * e2
-                a13 += w1 * e3
-                a20 += w2 * e0
-                a21 += w2 * e1
-                a22 += w2 * e2
-                a23 += w2 * e3
-                a30 += w3 * e0
-                a31 += w3 * e1
-                a32 += w3 * e2
-                a33 += w3 * e3
-            blk[0], blk[1], blk[2], blk[3] = a00, a01, a02, a03
-            blk[4], blk[5], blk[6], blk[7] = a10, a11, a12, a13
-            blk[8], blk[9], blk[10], blk[11] = a20, a21, a22, a23
-            blk[12], blk[13], blk[14], blk[15] = a30, a31, a32, a33
+            if floating is double:
+                fe_gram4_d(wi, dt + j * ld, ld, P, blk)
+            else:
+                fe_gram4_f(wi, dt + j * ld, ld, P, blk)
             for ii in range(4):
                 for jj in range(4):
                     if j + jj <= i + ii:
