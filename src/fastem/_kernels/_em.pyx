@@ -46,14 +46,14 @@ cdef extern from "fastem_math.h" nogil:
     float fe_logf(float x)
 
 cdef extern from "fastem_simd.h" nogil:
-    void fe_gram4_d(const double* w, const double* d, Py_ssize_t ld, Py_ssize_t P,
-                    double* out)
-    void fe_gram4_f(const float* w, const float* d, Py_ssize_t ld, Py_ssize_t P,
-                    float* out)
-    void fe_tri_sqnorm_d(const double* dt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-                         const double* U, double* q)
-    void fe_tri_sqnorm_f(const float* dt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-                         const float* U, float* q)
+    void fe_gram4_d(const double* w, const double* x, const double* c, Py_ssize_t ld,
+                    Py_ssize_t P, double* out)
+    void fe_gram4_f(const float* w, const float* x, const float* c, Py_ssize_t ld,
+                    Py_ssize_t P, float* out)
+    void fe_tri_sqnorm_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                         const double* mu, const double* U, double* q)
+    void fe_tri_sqnorm_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                         const float* mu, const float* U, float* q)
 
 cdef enum:
     FULL = 0
@@ -139,17 +139,18 @@ cdef void _sub(const floating* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
 
 
 cdef inline void _tri_sqnorm(
-    const floating* dt,         # IN (D, ld) differences x - mu
+    const floating* xt,         # IN (D, ld) rows, feature-major
     Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+    const floating* mu,         # IN (D,) mean
     const floating* U,          # IN (D, D) upper triangular, row-major
     floating* q,                # OUT (P,) |(x - mu)^T U|^2
 ) noexcept nogil:
     # register-blocked in fastem_simd.h: a tile of rows times several
     # output coordinates, each loaded difference used for all of them
     if floating is double:
-        fe_tri_sqnorm_d(dt, P, ld, D, U, q)
+        fe_tri_sqnorm_d(xt, P, ld, D, mu, U, q)
     else:
-        fe_tri_sqnorm_f(dt, P, ld, D, U, q)
+        fe_tri_sqnorm_f(xt, P, ld, D, mu, U, q)
 
 
 cdef void _tri_product(
@@ -215,7 +216,7 @@ cdef void _logprob_chunk(
     const floating* center,     # IN (D,) tied only
     const double* log_const,    # IN (K,)
     int cov_type,
-    floating* dt,               # scratch (D, ld)
+    floating* dt,               # scratch (D, ld), tied only
     floating* zt,               # scratch (D, ld), tied only
     floating* lp,               # OUT (K, ld) weighted log-probabilities
 ) noexcept nogil:
@@ -226,8 +227,7 @@ cdef void _logprob_chunk(
     if cov_type == FULL:
         for k in range(K):
             q = lp + k * ld
-            _sub(xt, P, ld, D, loc + k * D, dt)
-            _tri_sqnorm(dt, P, ld, D, prec + k * D * D, q)
+            _tri_sqnorm(xt, P, ld, D, loc + k * D, prec + k * D * D, q)
             lc = <floating> log_const[k]
             for n in range(P):
                 q[n] = lc - <floating> 0.5 * q[n]
@@ -299,11 +299,25 @@ cdef inline floating _dot(const floating* a, const floating* b,
     return (s0 + s1) + (s2 + s3)
 
 
+cdef inline floating _dot_shifted(const floating* w, const floating* x, floating c,
+                                 Py_ssize_t P) noexcept nogil:
+    """sum_n w[n] (x[n] - c), in four chains like _dot."""
+    cdef Py_ssize_t n, Q = P // 4
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    for n in range(Q):
+        s0 += w[n] * (x[n] - c)
+        s1 += w[Q + n] * (x[Q + n] - c)
+        s2 += w[2 * Q + n] * (x[2 * Q + n] - c)
+        s3 += w[3 * Q + n] * (x[3 * Q + n] - c)
+    return (s0 + s1) + (s2 + s3)
+
+
 cdef void _gram_lower(
-    const floating* wt,         # IN (D, ld)
-    const floating* dt,         # IN (D, ld)
+    const floating* wt,         # IN (D, ld) weighted differences
+    const floating* xt,         # IN (D, ld) rows
+    const floating* c,          # IN (D,) shift
     Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-    double* S,                  # INOUT (D, D) lower triangle += wt dt^T
+    double* S,                  # INOUT (D, D) lower triangle += wt (xt - c)^T
 ) noexcept nogil:
     # 4 x 4 blocks of (i, j), each sixteen sums over the rows in registers
     # (fastem_simd.h). Diagonal blocks compute their upper corner too, and
@@ -316,9 +330,9 @@ cdef void _gram_lower(
         wi = wt + i * ld
         for j in range(0, i + 1, 4):
             if floating is double:
-                fe_gram4_d(wi, dt + j * ld, ld, P, blk)
+                fe_gram4_d(wi, xt + j * ld, c + j, ld, P, blk)
             else:
-                fe_gram4_f(wi, dt + j * ld, ld, P, blk)
+                fe_gram4_f(wi, xt + j * ld, c + j, ld, P, blk)
             for ii in range(4):
                 for jj in range(4):
                     if j + jj <= i + ii:
@@ -327,7 +341,7 @@ cdef void _gram_lower(
     for i in range(D4, D):
         wi = wt + i * ld
         for j in range(i + 1):
-            S[i * D + j] += _dot(wi, dt + j * ld, P)
+            S[i * D + j] += _dot_shifted(wi, xt + j * ld, c[j], P)
 
 
 cdef inline floating _sum(const floating* a, Py_ssize_t P) noexcept nogil:
@@ -406,7 +420,7 @@ cdef void _stats_chunk(
     const floating* resp,       # IN (K, ld), zero on padding rows
     const floating* shift,      # IN (K, D) c_k
     int cov_type,
-    floating* dt,               # scratch (D, ld)
+    floating* dt,               # scratch (D, ld), tied only
     floating* wt,               # scratch (D, ld)
     double* st,                 # INOUT flat statistics (see module doc), from [1]
 ) noexcept nogil:
@@ -414,8 +428,7 @@ cdef void _stats_chunk(
     cdef const floating* r
     cdef const floating* xi
     cdef floating* wi
-    cdef floating* di
-    cdef floating c, t, a1
+    cdef floating c, a1
     cdef double* nk = st + 1
     cdef double* s1 = st + 1 + K
     cdef double* s2 = st + 1 + K + K * D
@@ -427,7 +440,7 @@ cdef void _stats_chunk(
         for i in range(D):
             for n in range(n_rows, P):
                 dt[i * ld + n] = 0
-        _gram_lower(dt, dt, P, ld, D, s2)
+        _gram_lower(dt, xt, shift, P, ld, D, s2)
         for k in range(K):
             r = resp + k * ld
             nk[k] += _sum(r, P)
@@ -438,20 +451,18 @@ cdef void _stats_chunk(
         r = resp + k * ld
         nk[k] += _sum(r, P)
         if cov_type == FULL:
-            # d = x - c_k and w = r d in one sweep, summing w as we go
+            # w = r (x - c_k) in one sweep, summing w as we go; the scatter
+            # forms x - c_k itself
             for i in range(D):
                 c = shift[k * D + i]
                 xi = xt + i * ld
-                di = dt + i * ld
                 wi = wt + i * ld
                 a1 = 0
                 for n in range(P):
-                    t = xi[n] - c
-                    di[n] = t
-                    wi[n] = r[n] * t
+                    wi[n] = r[n] * (xi[n] - c)
                     a1 += wi[n]
                 s1[k * D + i] += a1
-            _gram_lower(wt, dt, P, ld, D, s2 + k * D * D)
+            _gram_lower(wt, xt, shift + k * D, P, ld, D, s2 + k * D * D)
         else:
             _moments(xt, r, P, ld, D, shift + k * D, s1 + k * D,
                      s2 + k * D if cov_type == DIAG else NULL,

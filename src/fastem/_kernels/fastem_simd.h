@@ -54,13 +54,14 @@
 typedef double fe_vd __attribute__((vector_size(FE_VBYTES), aligned(8), may_alias));
 typedef float fe_vf __attribute__((vector_size(FE_VBYTES), aligned(4), may_alias));
 
-/* S[a][b] = sum_n w_a[n] d_b[n] for a 4 x 4 block: w_a = w + a * ld,
- * d_b = d + b * ld, as FE_GRAM_ROWS rows of the block at a time (4 x 4 = 16
- * vector accumulators with AVX-512's 32 registers, 2 x 4 otherwise); each
- * loaded vector is used 4 (or 2) times from its register. */
+/* S[a][b] = sum_n w_a[n] (x_b[n] - c_b) for a 4 x 4 block: w_a = w + a * ld,
+ * x_b = x + b * ld, the differences formed as x is loaded; as FE_GRAM_ROWS
+ * rows of the block at a time (4 x 4 = 16 vector accumulators with
+ * AVX-512's 32 registers, 2 x 4 otherwise); each loaded vector is used 4
+ * (or 2) times from its register. */
 #define FE_DEFINE_GRAM4(NAME, T, V)                                            \
-static inline void NAME(const T *w, const T *d, ptrdiff_t ld, ptrdiff_t P,     \
-                        T *out)                                                \
+static inline void NAME(const T *w, const T *x, const T *c, ptrdiff_t ld,      \
+                        ptrdiff_t P, T *out)                                   \
 {                                                                              \
     enum { L = (int)(sizeof(V) / sizeof(T)), R = FE_GRAM_ROWS };               \
     for (int a0 = 0; a0 < 4; a0 += R) {                                        \
@@ -75,7 +76,7 @@ static inline void NAME(const T *w, const T *d, ptrdiff_t ld, ptrdiff_t P,     \
                 FE_IN_REGISTER(wv[a]);                                         \
             }                                                                  \
             for (int b = 0; b < 4; b++) {                                      \
-                e[b] = *(const V *)(d + b * ld + n);                           \
+                e[b] = *(const V *)(x + b * ld + n) - c[b];                    \
                 FE_IN_REGISTER(e[b]);                                          \
             }                                                                  \
             for (int a = 0; a < R; a++)                                        \
@@ -95,13 +96,13 @@ static inline void NAME(const T *w, const T *d, ptrdiff_t ld, ptrdiff_t P,     \
 FE_DEFINE_GRAM4(fe_gram4_d, double, fe_vd)
 FE_DEFINE_GRAM4(fe_gram4_f, float, fe_vf)
 
-/* q[n] = |y_n|^2 with y_j = sum_{i <= j} d_i[n] U[i * D + j] (U upper
- * triangular, row-major), over tiles of TILE rows (dividing 32). C output
+/* q[n] = |y_n|^2 with y_j = sum_{i <= j} (x_i[n] - mu_i) U[i * D + j] (U
+ * upper triangular, row-major), the differences formed as x is loaded, over tiles of TILE rows (dividing 32). C output
  * coordinates at a time: C x (TILE / lanes) vector accumulators, each tile
  * vector of d loaded once per row of U and used C times. */
 #define FE_DEFINE_TRI(NAME, T, V, TILE, C)                                           \
-static inline void NAME(const T *dt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
-                        const T *U, T *q)                                      \
+static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
+                        const T *mu, const T *U, T *q)                         \
 {                                                                              \
     enum { L = (int)(sizeof(V) / sizeof(T)), TV = TILE / L };               \
     for (ptrdiff_t n0 = 0; n0 < P; n0 += TILE) {                            \
@@ -117,10 +118,10 @@ static inline void NAME(const T *dt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
             /* rows i < j of U feed all C coordinates */                       \
             ptrdiff_t full = (j + C <= D) ? j : 0;                             \
             for (ptrdiff_t i = 0; i < full; i++) {                             \
-                const T *di = dt + i * ld + n0;                                \
+                const T *xi = xt + i * ld + n0;                                \
                 V x[TV];                                                       \
                 for (int t = 0; t < TV; t++) {                                 \
-                    x[t] = *(const V *)(di + t * L);                           \
+                    x[t] = *(const V *)(xi + t * L) - mu[i];                   \
                     FE_IN_REGISTER(x[t]);                                      \
                 }                                                              \
                 for (int c = 0; c < C; c++) {                                  \
@@ -132,10 +133,10 @@ static inline void NAME(const T *dt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
             /* the triangle, and coordinates past D when D % C != 0 */         \
             ptrdiff_t top = (j + C < D) ? j + C : D;                           \
             for (ptrdiff_t i = full; i < top; i++) {                           \
-                const T *di = dt + i * ld + n0;                                \
+                const T *xi = xt + i * ld + n0;                                \
                 V x[TV];                                                       \
                 for (int t = 0; t < TV; t++) {                                 \
-                    x[t] = *(const V *)(di + t * L);                           \
+                    x[t] = *(const V *)(xi + t * L) - mu[i];                   \
                     FE_IN_REGISTER(x[t]);                                      \
                 }                                                              \
                 for (int c = 0; c < C; c++)                                    \
