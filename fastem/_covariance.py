@@ -264,7 +264,15 @@ class KernelParams:
             loc = means
             shift = means
         self.loc = np.ascontiguousarray(loc, dtype=dtype)
-        self.prec = np.ascontiguousarray(np.ravel(prec_chol), dtype=dtype)
+        if covariance_type == "full":
+            # rows padded for the kernel's register blocks, zero below the
+            # diagonal and in the padding (see _em.pyx)
+            prec = np.zeros((n_components, n_features, _em.tri_stride(n_features)),
+                            dtype=dtype)
+            prec[:, :, :n_features] = np.triu(prec_chol)
+            self.prec = prec.reshape(-1)
+        else:
+            self.prec = np.ascontiguousarray(np.ravel(prec_chol), dtype=dtype)
         self.center = np.ascontiguousarray(center, dtype=dtype)
         self.shift = np.ascontiguousarray(shift, dtype=dtype)
         self.shift64 = self.shift.astype(np.float64)

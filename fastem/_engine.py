@@ -11,7 +11,9 @@ from fastem._kernels._openmp import effective_n_threads
 # and two row vectors -- should stay in the per-core L2 (1 MiB here):
 # B * (3 D + K) * 8 bytes ~ 256 KiB. Measured with 2 threads (fused pass):
 # W1 (1e6 x 16, K=16, full) 256..2048 rows, W2 (1e6 x 64, K=32, diag) 160..1024,
-# W4 (2e5 x 64, K=10, full) 128..1024 are all within this machine's noise.
+# W4 (2e5 x 64, K=10, full) 128..1024 are all within this machine's noise,
+# provided the chunk is whole 32-row tiles: the kernels pad a chunk to a
+# multiple of 32 rows, and W4's unrounded 162 rows (padded to 192) cost 16 %.
 _CHUNK_BYTES = 256 * 1024
 _MIN_CHUNK, _MAX_CHUNK = 64, 8192
 

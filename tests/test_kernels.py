@@ -63,6 +63,33 @@ def test_em_pass_matches_reference(covariance_type, dtype, order, n_samples):
         assert_close(stats.s2, s2, dtype)
 
 
+@pytest.mark.parametrize("n_features", [1, 3, 7, 8, 9, 12, 16, 17])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_full_pass_matches_reference_across_register_block_edges(n_features, dtype):
+    # the blocked loops work on 2, 4 or 8 output coordinates and 4 x 4
+    # feature blocks: dimensions on and off those multiples
+    X, params = make_case("full", dtype, "C", 2 * CHUNK + 3, n_features=n_features,
+                          seed=n_features)
+    stats, kp = run_em_stats(X, params, "full")
+    ll, resp = responsibilities(X, *reference_params(params, "full", dtype), "full")
+    nk, s1, s2 = suff_stats(X, resp, kp.shift, "full")
+    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
+    assert_close(stats.nk, nk, dtype, scale=X.shape[0])
+    assert_close(stats.s1, s1, dtype)
+    assert_close(np.tril(stats.s2), np.tril(s2), dtype)
+
+
+def test_kernel_refuses_parameters_of_the_wrong_size():
+    X, params = make_case("full", np.float64, "C", 10)
+    engine = Engine("full", 3, 4, CHUNK, 1)
+    kp = engine.kernel_params(*params, X.dtype)
+    kp.prec = kp.prec[:-1]
+    with pytest.raises(ValueError, match="prec has"):
+        engine.em_stats(X, kp)
+    with pytest.raises(ValueError, match="prec has"):
+        engine.score(X, kp, labels=True)
+
+
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_zero_weight_component_has_zero_statistics(covariance_type, dtype):

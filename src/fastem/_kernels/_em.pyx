@@ -8,7 +8,8 @@ precision Cholesky factor U_k (precision = U_k U_k^T), with
     logp_k = log_const_k - |y_k|^2 / 2,
     log_const_k = log w_k - D/2 log(2 pi) + log det U_k
 
-The Python layer flattens U into ``prec``: full (K, D, D), tied (D, D),
+The Python layer flattens U into ``prec``: full (K, D, tri_stride(D)) with
+zeros below the diagonal and in the padding columns, tied (D, D),
 diag (K, D), spherical (K,), and for tied passes ``loc_k = (mu_k - c) U`` and
 ``center = c`` so that y_k = (x - c) U - loc_k costs one triangular product
 per row instead of K.
@@ -50,10 +51,11 @@ cdef extern from "fastem_simd.h" nogil:
                     Py_ssize_t P, double* out)
     void fe_gram4_f(const float* w, const float* x, const float* c, Py_ssize_t ld,
                     Py_ssize_t P, float* out)
+    Py_ssize_t FE_TRI_STRIDE(Py_ssize_t D)
     void fe_tri_sqnorm_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-                         const double* mu, const double* U, double* q)
+                         const double* mu, const double* U, Py_ssize_t ldu, double* q)
     void fe_tri_sqnorm_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-                         const float* mu, const float* U, float* q)
+                         const float* mu, const float* U, Py_ssize_t ldu, float* q)
 
 cdef enum:
     FULL = 0
@@ -68,12 +70,25 @@ cdef enum:
 COV_TYPE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
 
+def tri_stride(Py_ssize_t n_features):
+    """Row stride of each full-covariance factor in ``prec`` (see module doc)."""
+    return FE_TRI_STRIDE(n_features)
+
+
 def stats_size(int cov_type, Py_ssize_t n_components, Py_ssize_t n_features):
     """Length of the flat statistics vector of one thread (see module doc)."""
     cdef Py_ssize_t K = n_components, D = n_features
     cdef Py_ssize_t s2 = {FULL: K * D * D, TIED: D * D, DIAG: K * D,
                           SPHERICAL: K}[cov_type]
     return 1 + K + K * D + s2
+
+
+def _check_prec(int cov_type, Py_ssize_t K, Py_ssize_t D, Py_ssize_t size):
+    cdef Py_ssize_t expected = {FULL: K * D * FE_TRI_STRIDE(D), TIED: D * D,
+                                DIAG: K * D, SPHERICAL: K}[cov_type]
+    if size != expected:
+        raise ValueError(f"fastem: prec has {size} values, expected {expected} "
+                         f"for covariance type code {cov_type}, K={K}, D={D}")
 
 
 cdef inline Py_ssize_t _padded(Py_ssize_t n) noexcept nogil:
@@ -142,15 +157,16 @@ cdef inline void _tri_sqnorm(
     const floating* xt,         # IN (D, ld) rows, feature-major
     Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
     const floating* mu,         # IN (D,) mean
-    const floating* U,          # IN (D, D) upper triangular, row-major
+    const floating* U,          # IN (D, ldu) upper triangular, zero elsewhere
+    Py_ssize_t ldu,
     floating* q,                # OUT (P,) |(x - mu)^T U|^2
 ) noexcept nogil:
     # register-blocked in fastem_simd.h: a tile of rows times several
     # output coordinates, each loaded difference used for all of them
     if floating is double:
-        fe_tri_sqnorm_d(xt, P, ld, D, mu, U, q)
+        fe_tri_sqnorm_d(xt, P, ld, D, mu, U, ldu, q)
     else:
-        fe_tri_sqnorm_f(xt, P, ld, D, mu, U, q)
+        fe_tri_sqnorm_f(xt, P, ld, D, mu, U, ldu, q)
 
 
 cdef void _tri_product(
@@ -220,14 +236,14 @@ cdef void _logprob_chunk(
     floating* zt,               # scratch (D, ld), tied only
     floating* lp,               # OUT (K, ld) weighted log-probabilities
 ) noexcept nogil:
-    cdef Py_ssize_t k, n
+    cdef Py_ssize_t k, n, ldu = FE_TRI_STRIDE(D)
     cdef floating lc, p
     cdef floating* q
 
     if cov_type == FULL:
         for k in range(K):
             q = lp + k * ld
-            _tri_sqnorm(xt, P, ld, D, loc + k * D, prec + k * D * D, q)
+            _tri_sqnorm(xt, P, ld, D, loc + k * D, prec + k * D * ldu, ldu, q)
             lc = <floating> log_const[k]
             for n in range(P):
                 q[n] = lc - <floating> 0.5 * q[n]
@@ -516,6 +532,7 @@ def em_pass(
     cdef double* local
     cdef int[1] failed
 
+    _check_prec(cov_type, K, D, prec.shape[0])
     thread_stats[:, :] = 0.0
     if N == 0:
         return
@@ -587,6 +604,7 @@ def score_pass(
     cdef floating* row_s
     cdef int[1] failed
 
+    _check_prec(cov_type, K, D, prec.shape[0])
     if N == 0:
         return
     failed[0] = 0

@@ -41,6 +41,10 @@
 #define FE_GRAM_ROWS 2
 #endif
 
+/* Row stride of the padded triangular factors: a multiple of every
+ * FE_TRI_COORDS above. */
+#define FE_TRI_STRIDE(D) (((D) + 7) / 8 * 8)
+
 /* GCC folds a loaded vector into each multiply-add that uses it (a memory
  * operand per use) even when registers are free; an empty asm that claims
  * to change the value pins it in a register after one load. */
@@ -96,54 +100,40 @@ static inline void NAME(const T *w, const T *x, const T *c, ptrdiff_t ld,      \
 FE_DEFINE_GRAM4(fe_gram4_d, double, fe_vd)
 FE_DEFINE_GRAM4(fe_gram4_f, float, fe_vf)
 
-/* q[n] = |y_n|^2 with y_j = sum_{i <= j} (x_i[n] - mu_i) U[i * D + j] (U
- * upper triangular, row-major), the differences formed as x is loaded, over tiles of TILE rows (dividing 32). C output
- * coordinates at a time: C x (TILE / lanes) vector accumulators, each tile
- * vector of d loaded once per row of U and used C times. */
-#define FE_DEFINE_TRI(NAME, T, V, TILE, C)                                           \
+/* q[n] = |y_n|^2 with y_j = sum_{i <= j} (x_i[n] - mu_i) U[i * ldu + j], the
+ * differences formed as x is loaded. U is upper triangular, row-major with
+ * row stride ldu >= D rounded up to a multiple of C, and holds zeros below
+ * the diagonal and in the padding columns, so no loop needs a bound check.
+ * Tiles of TILE rows (dividing 32); C output coordinates at a time: C x
+ * (TILE / lanes) vector accumulators, each tile vector of x loaded once per
+ * row of U and used C times. */
+#define FE_DEFINE_TRI(NAME, T, V, TILE, C)                                     \
 static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
-                        const T *mu, const T *U, T *q)                         \
+                        const T *mu, const T *U, ptrdiff_t ldu, T *q)          \
 {                                                                              \
-    enum { L = (int)(sizeof(V) / sizeof(T)), TV = TILE / L };               \
-    for (ptrdiff_t n0 = 0; n0 < P; n0 += TILE) {                            \
+    enum { L = (int)(sizeof(V) / sizeof(T)), TV = TILE / L };                  \
+    for (ptrdiff_t n0 = 0; n0 < P; n0 += TILE) {                               \
         V qt[TV];                                                              \
         for (int t = 0; t < TV; t++)                                           \
             qt[t] = (V){0};                                                    \
         for (ptrdiff_t j = 0; j < D; j += C) {                                 \
             V acc[C][TV];                                                      \
-            T u[C];                                                            \
             for (int c = 0; c < C; c++)                                        \
                 for (int t = 0; t < TV; t++)                                   \
                     acc[c][t] = (V){0};                                        \
-            /* rows i < j of U feed all C coordinates */                       \
-            ptrdiff_t full = (j + C <= D) ? j : 0;                             \
-            for (ptrdiff_t i = 0; i < full; i++) {                             \
-                const T *xi = xt + i * ld + n0;                                \
-                V x[TV];                                                       \
-                for (int t = 0; t < TV; t++) {                                 \
-                    x[t] = *(const V *)(xi + t * L) - mu[i];                   \
-                    FE_IN_REGISTER(x[t]);                                      \
-                }                                                              \
-                for (int c = 0; c < C; c++) {                                  \
-                    T uc = U[i * D + j + c];                                   \
-                    for (int t = 0; t < TV; t++)                               \
-                        acc[c][t] += x[t] * uc;                                \
-                }                                                              \
-            }                                                                  \
-            /* the triangle, and coordinates past D when D % C != 0 */         \
+            /* rows i <= j + C - 1 of U reach these coordinates */             \
             ptrdiff_t top = (j + C < D) ? j + C : D;                           \
-            for (ptrdiff_t i = full; i < top; i++) {                           \
+            for (ptrdiff_t i = 0; i < top; i++) {                              \
                 const T *xi = xt + i * ld + n0;                                \
+                const T *ui = U + i * ldu + j;                                 \
                 V x[TV];                                                       \
                 for (int t = 0; t < TV; t++) {                                 \
                     x[t] = *(const V *)(xi + t * L) - mu[i];                   \
                     FE_IN_REGISTER(x[t]);                                      \
                 }                                                              \
                 for (int c = 0; c < C; c++)                                    \
-                    u[c] = (j + c < D && i <= j + c) ? U[i * D + j + c] : 0;   \
-                for (int c = 0; c < C; c++)                                    \
                     for (int t = 0; t < TV; t++)                               \
-                        acc[c][t] += x[t] * u[c];                              \
+                        acc[c][t] += x[t] * ui[c];                             \
             }                                                                  \
             for (int c = 0; c < C; c++)                                        \
                 for (int t = 0; t < TV; t++)                                   \
