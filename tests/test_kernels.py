@@ -79,6 +79,24 @@ def test_full_pass_matches_reference_across_register_block_edges(n_features, dty
     assert_close(np.tril(stats.s2), np.tril(s2), dtype)
 
 
+@pytest.mark.parametrize("covariance_type", ["tied", "diag", "spherical"])
+@pytest.mark.parametrize("n_components", [1, 2, 3, 4, 5, 9])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_distance_blocks_over_components_match_reference(covariance_type, n_components,
+                                                         dtype):
+    # tied, diag and spherical distances are computed for 2 or 4 components
+    # at a time, the rest one by one: counts on and off those multiples
+    X, params = make_case(covariance_type, dtype, "C", 2 * CHUNK + 3, n_features=5,
+                          n_components=n_components, seed=n_components)
+    stats, kp = run_em_stats(X, params, covariance_type)
+    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
+                                covariance_type)
+    nk, s1, _ = suff_stats(X, resp, kp.shift, covariance_type)
+    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
+    assert_close(stats.nk, nk, dtype, scale=X.shape[0])
+    assert_close(stats.s1, s1, dtype)
+
+
 def test_kernel_refuses_parameters_of_the_wrong_size():
     X, params = make_case("full", np.float64, "C", 10)
     engine = Engine("full", 3, 4, CHUNK, 1)

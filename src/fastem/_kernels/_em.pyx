@@ -56,6 +56,10 @@ cdef extern from "fastem_simd.h" nogil:
                          const double* mu, const double* U, Py_ssize_t ldu, double* q)
     void fe_tri_sqnorm_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                          const float* mu, const float* U, Py_ssize_t ldu, float* q)
+    void fe_diag_sqdist_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                          Py_ssize_t K, const double* c, const double* p, double* q)
+    void fe_diag_sqdist_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                          Py_ssize_t K, const float* c, const float* p, float* q)
 
 cdef enum:
     FULL = 0
@@ -65,7 +69,6 @@ cdef enum:
     # chunks are padded to a multiple of this many rows: one register tile
     # of the triangular product (four AVX-512 registers of float64)
     LANES = 32
-    TILE = 32
 
 COV_TYPE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
@@ -191,39 +194,6 @@ cdef void _tri_product(
                 zj[n] += di[n] * u
 
 
-cdef void _sqdist(
-    const floating* xt,         # IN (D, ld) rows, feature-major
-    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-    const floating* c,          # IN (D,) center
-    const floating* p,          # IN (D,) per-feature scales, or NULL for 1
-    floating* q,                # OUT (P,) sum_i ((x_i - c_i) p_i)^2
-) noexcept nogil:
-    # over tiles of TILE rows so the partial sums stay in registers while
-    # the features stream past
-    cdef Py_ssize_t i, n, n0 = 0
-    cdef floating ci, pi, t
-    cdef floating qt[TILE]
-    cdef const floating* xi
-    while n0 < P:
-        for n in range(TILE):
-            qt[n] = 0
-        for i in range(D):
-            ci = c[i]
-            xi = xt + i * ld + n0
-            if p == NULL:
-                for n in range(TILE):
-                    t = xi[n] - ci
-                    qt[n] += t * t
-            else:
-                pi = p[i]
-                for n in range(TILE):
-                    t = (xi[n] - ci) * pi
-                    qt[n] += t * t
-        for n in range(TILE):
-            q[n0 + n] = qt[n]
-        n0 += TILE
-
-
 cdef void _logprob_chunk(
     const floating* xt,         # IN (D, ld) chunk, feature-major
     Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
@@ -248,15 +218,19 @@ cdef void _logprob_chunk(
             for n in range(P):
                 q[n] = lc - <floating> 0.5 * q[n]
         return
+    cdef const floating* scale = prec if cov_type == DIAG else NULL
     if cov_type == TIED:
         # z = (x - c) U once per row, then |z - loc_k|^2 per component
         _sub(xt, P, ld, D, center, dt)
         _tri_product(dt, P, ld, D, prec, zt)
         xt = zt
+    # all components in register blocks (fastem_simd.h)
+    if floating is double:
+        fe_diag_sqdist_d(xt, P, ld, D, K, loc, scale, lp)
+    else:
+        fe_diag_sqdist_f(xt, P, ld, D, K, loc, scale, lp)
     for k in range(K):
         q = lp + k * ld
-        _sqdist(xt, P, ld, D, loc + k * D,
-                prec + k * D if cov_type == DIAG else NULL, q)
         lc = <floating> log_const[k]
         p = <floating> 0.5
         if cov_type == SPHERICAL:

@@ -147,4 +147,80 @@ static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
 FE_DEFINE_TRI(fe_tri_sqnorm_d, double, fe_vd, FE_TRI_TILE_D, FE_TRI_COORDS_D)
 FE_DEFINE_TRI(fe_tri_sqnorm_f, float, fe_vf, FE_TRI_TILE_F, FE_TRI_COORDS_F)
 
+/* Squared scaled distances of a chunk to C components at once:
+ *   q_k[n] = sum_i (x_i[n] p_ki - c_ki p_ki)^2     (p != NULL: diag)
+ *   q_k[n] = sum_i (x_i[n] - c_ki)^2               (p == NULL: spherical)
+ * for k = k0 .. k0 + C - 1, q_k at q + k * ld; c and p are (K, D)
+ * row-major. Each tile vector of x is loaded once per feature and used for
+ * all C components. The diag form is one multiply-add for the scaled
+ * difference and one for its square; x p - c p carries the rounding of x
+ * and c scaled by p, the order of their own representation error. */
+#define FE_DEFINE_DIAG(NAME, T, V, TILE, C)                                    \
+static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
+                        const T *c, const T *p, ptrdiff_t k0, T *q)            \
+{                                                                              \
+    enum { L = (int)(sizeof(V) / sizeof(T)), TV = TILE / L };                  \
+    for (ptrdiff_t n0 = 0; n0 < P; n0 += TILE) {                               \
+        V acc[C][TV];                                                          \
+        for (int k = 0; k < C; k++)                                            \
+            for (int t = 0; t < TV; t++)                                       \
+                acc[k][t] = (V){0};                                            \
+        for (ptrdiff_t i = 0; i < D; i++) {                                    \
+            const T *xi = xt + i * ld + n0;                                    \
+            V x[TV];                                                           \
+            for (int t = 0; t < TV; t++) {                                     \
+                x[t] = *(const V *)(xi + t * L);                               \
+                FE_IN_REGISTER(x[t]);                                          \
+            }                                                                  \
+            for (int k = 0; k < C; k++) {                                      \
+                T ck = c[(k0 + k) * D + i];                                    \
+                if (p != NULL) {                                               \
+                    T pk = p[(k0 + k) * D + i], cp = ck * pk;                  \
+                    for (int t = 0; t < TV; t++) {                             \
+                        V u = x[t] * pk - cp;                                  \
+                        acc[k][t] += u * u;                                    \
+                    }                                                          \
+                } else {                                                       \
+                    for (int t = 0; t < TV; t++) {                             \
+                        V u = x[t] - ck;                                       \
+                        acc[k][t] += u * u;                                    \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+        for (int k = 0; k < C; k++)                                            \
+            for (int t = 0; t < TV; t++)                                       \
+                *(V *)(q + (k0 + k) * ld + n0 + t * L) = acc[k][t];            \
+    }                                                                          \
+}
+
+/* rows per tile: four vectors, at most 32 (so that P, a multiple of 32, is
+ * whole tiles) */
+#if FE_VBYTES == 64
+#define FE_DIAG_COMPS 4    /* 4 components x 4 vectors = 16 accumulators */
+#else
+#define FE_DIAG_COMPS 2    /* 2 x 4 = 8 of the 16 registers */
+#endif
+#define FE_DIAG_TILE_D (4 * FE_VBYTES / 8 < 32 ? 4 * FE_VBYTES / 8 : 32)
+#define FE_DIAG_TILE_F (4 * FE_VBYTES / 4 < 32 ? 4 * FE_VBYTES / 4 : 32)
+FE_DEFINE_DIAG(fe_diag_block_d, double, fe_vd, FE_DIAG_TILE_D, FE_DIAG_COMPS)
+FE_DEFINE_DIAG(fe_diag_block_f, float, fe_vf, FE_DIAG_TILE_F, FE_DIAG_COMPS)
+FE_DEFINE_DIAG(fe_diag_one_d, double, fe_vd, FE_DIAG_TILE_D, 1)
+FE_DEFINE_DIAG(fe_diag_one_f, float, fe_vf, FE_DIAG_TILE_F, 1)
+
+/* all K components: blocks of FE_DIAG_COMPS, then the rest one at a time */
+#define FE_DEFINE_DIAG_ALL(NAME, T, BLOCK, ONE)                                \
+static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
+                        ptrdiff_t K, const T *c, const T *p, T *q)             \
+{                                                                              \
+    ptrdiff_t k = 0;                                                           \
+    for (; k + FE_DIAG_COMPS <= K; k += FE_DIAG_COMPS)                         \
+        BLOCK(xt, P, ld, D, c, p, k, q);                                       \
+    for (; k < K; k++)                                                         \
+        ONE(xt, P, ld, D, c, p, k, q);                                         \
+}
+
+FE_DEFINE_DIAG_ALL(fe_diag_sqdist_d, double, fe_diag_block_d, fe_diag_one_d)
+FE_DEFINE_DIAG_ALL(fe_diag_sqdist_f, float, fe_diag_block_f, fe_diag_one_f)
+
 #endif
