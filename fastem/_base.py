@@ -11,6 +11,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastem._data import as_reader, is_out_of_core
+
 
 class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared EM driver; subclasses own the model-specific steps."""
@@ -44,10 +46,21 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _score(self, X, **outputs):
         """Per-row outputs for fitted parameters (see Engine.score)."""
 
+    @abstractmethod
+    def _total_log_likelihood(self, X):
+        """Sum of the rows' log-likelihoods for fitted parameters."""
+
     # -- validation ------------------------------------------------------------
     def _validate_fit_data(self, X):
-        X = validate_data(self, X, dtype=self._accepted_dtypes(),
-                          ensure_min_samples=2)
+        if is_out_of_core(X):
+            X = as_reader(X, self._accepted_dtypes(), self.block_bytes)
+            self.n_features_in_ = X.n_features
+            if X.n_samples < 2:
+                raise ValueError(f"Found array with {X.n_samples} sample(s) (shape="
+                                 f"{X.shape}) while a minimum of 2 is required.")
+        else:
+            X = validate_data(self, X, dtype=self._accepted_dtypes(),
+                              ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
@@ -57,7 +70,15 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=self._accepted_dtypes())
+        if not is_out_of_core(X):
+            return validate_data(self, X, reset=False, dtype=self._accepted_dtypes())
+        X = as_reader(X, self._accepted_dtypes(), self.block_bytes)
+        if X.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+        return X
 
     # -- fitting ----------------------------------------------------------------
     def fit(self, X, y=None):
@@ -142,25 +163,90 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
             )
         self._set_parameters(best_params)
+        # a later partial_fit starts its running statistics afresh
+        self._stepwise_stats, self._stepwise_count = None, 0
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
         return X
 
+    # -- stepwise EM ------------------------------------------------------------------
+    def partial_fit(self, X, y=None):
+        """One stepwise-EM update from a mini-batch of rows.
+
+        The batch's sufficient statistics (per row, about the current means)
+        are blended into running ones, s <- (1 - eta) s + eta s_batch with
+        eta = (t + learning_offset) ** -learning_decay at the t-th update
+        (Cappe & Moulines 2009; Liang & Klein 2009), and the parameters are
+        re-estimated from s (the M-step, with reg_covar). The first call on
+        an unfitted model initialises it from its batch as ``fit`` would
+        (init_params, weights_init, means_init, precisions_init) and sets s
+        to that batch's statistics; a model fitted by ``fit`` continues from
+        its parameters the same way.
+
+        ``n_iter_`` counts the updates and ``lower_bounds_`` holds each
+        batch's mean log-likelihood under the parameters it was given
+        (before its update); ``converged_`` stays False.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or a streamed input
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+        """
+        self._check_hyperparameters()
+        fitted = hasattr(self, "converged_")
+        if fitted:
+            X = self._validate_predict_data(X)
+            self._check_parameters(X)
+            params = self._get_parameters()
+        else:
+            X = self._validate_fit_data(X)
+            self._check_parameters(X)
+            params = self._initialize_parameters(X, check_random_state(self.random_state))
+        batch = self._e_step_stats(X, params).per_row()
+        running = getattr(self, "_stepwise_stats", None)
+        step = getattr(self, "_stepwise_count", 0)
+        if running is None:
+            running, step = batch, 0
+            self.lower_bounds_ = []
+        else:
+            eta = (step + self.learning_offset) ** -self.learning_decay
+            running = running.blended(batch, eta)
+        self._set_parameters(self._m_step(running))
+        self._stepwise_stats = running
+        self._stepwise_count = step + 1
+        self.lower_bound_ = batch.log_likelihood / X.shape[0]
+        self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
+        self.n_iter_ = self._stepwise_count
+        self.converged_ = False
+        return self
+
     # -- scoring ------------------------------------------------------------------
-    def score_samples(self, X):
+    def score_samples(self, X, out=None):
         """Log-likelihood of each sample under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or a streamed input
+        out : ndarray of shape (n_samples,), float64, optional
+            Written in place and returned (e.g. an ``np.memmap``, so that
+            the output of a large streamed input need not fit in memory).
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
         """
         X = self._validate_predict_data(X)
-        return self._score(X, log_likelihood=True)["log_likelihood"]
+        return self._score(X, log_likelihood=True, out_ll=out)["log_likelihood"]
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample of X under the model."""
-        return float(np.mean(self.score_samples(X)))
+        X = self._validate_predict_data(X)
+        return self._total_log_likelihood(X) / X.shape[0]
 
     def predict(self, X):
         """Label of the most probable component for each sample.
@@ -172,15 +258,21 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_predict_data(X)
         return self._score(X, labels=True)["labels"]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, out=None):
         """Posterior probability of each component for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or a streamed input
+        out : ndarray of shape (n_samples, n_components), float64, C order, optional
+            Written in place and returned (e.g. an ``np.memmap``).
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
         X = self._validate_predict_data(X)
-        return self._score(X, resp=True)["resp"]
+        return self._score(X, resp=True, out_resp=out)["resp"]
 
     # -- verbose output, as scikit-learn prints it ----------------------------------
     def _print_verbose_msg_init_beg(self, n_init):

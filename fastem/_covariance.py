@@ -78,6 +78,57 @@ class SuffStats:
         return self
 
 
+    def recentered(self, shift):
+        """The same statistics about other shifts (K, D): with d = c' - c,
+        sum r (x - c') = s1 - n d and
+        sum r (x - c')(x - c')^T = s2 - s1 d^T - d s1^T + n d d^T."""
+        shift = np.asarray(shift, dtype=np.float64)
+        d = shift - self.shift
+        nk, s1 = self.nk, self.s1
+        cov_type = self.covariance_type
+        if cov_type == "full":
+            s2 = (_symmetrize_lower(self.s2)
+                  - s1[:, :, np.newaxis] * d[:, np.newaxis, :]
+                  - d[:, :, np.newaxis] * s1[:, np.newaxis, :]
+                  + nk[:, np.newaxis, np.newaxis] * d[:, :, np.newaxis] * d[:, np.newaxis, :])
+        elif cov_type == "tied":
+            # one shift for all rows, and s2 ignores responsibilities
+            d0, total = d[0], s1.sum(axis=0)
+            s2 = (_symmetrize_lower(self.s2) - np.outer(total, d0) - np.outer(d0, total)
+                  + nk.sum() * np.outer(d0, d0))
+        elif cov_type == "diag":
+            s2 = self.s2 - 2 * d * s1 + nk[:, np.newaxis] * d**2
+        else:
+            s2 = self.s2 - 2 * np.sum(d * s1, axis=1) + nk * np.sum(d**2, axis=1)
+        return SuffStats(cov_type, self.n_samples, self.log_likelihood, nk,
+                         s1 - nk[:, np.newaxis] * d, s2, shift.copy())
+
+    def blended(self, other, step):
+        """(1 - step) * self + step * other, about other's shifts, for
+        statistics normalised per row (stepwise EM); n_samples and
+        log_likelihood are other's."""
+        mine = self.recentered(other.shift)
+        return SuffStats(
+            self.covariance_type, other.n_samples, other.log_likelihood,
+            (1 - step) * mine.nk + step * other.nk,
+            (1 - step) * mine.s1 + step * other.s1,
+            (1 - step) * mine.s2 + step * _symmetric(other),
+            other.shift,
+        )
+
+    def per_row(self):
+        """The statistics divided by the number of rows."""
+        n = max(self.n_samples, 1)
+        return SuffStats(self.covariance_type, self.n_samples, self.log_likelihood,
+                         self.nk / n, self.s1 / n, _symmetric(self) / n, self.shift)
+
+
+def _symmetric(stats):
+    if stats.covariance_type in ("full", "tied"):
+        return _symmetrize_lower(stats.s2)
+    return stats.s2
+
+
 def _symmetrize_lower(a):
     """Fill the upper triangle of (..., D, D) from the lower one."""
     mask = _strict_upper_mask(a.shape[-1])

@@ -1,8 +1,10 @@
 """Glue between arrays and the kernels: chunk size, thread count, and the two
-passes (fused EM statistics, scoring)."""
+passes (fused EM statistics, scoring), over an in-memory array or block by
+block over a streamed input (fastem._data.BlockReader)."""
 import numpy as np
 
 from fastem._covariance import KernelParams, SuffStats
+from fastem._data import BlockReader
 from fastem._kernels import _em
 from fastem._kernels._openmp import effective_n_threads
 
@@ -57,7 +59,22 @@ class Engine:
         return KernelParams(weights, means, prec_chol, self.covariance_type, dtype)
 
     def em_stats(self, X, params):
-        """One fused E-step + statistics pass over X: a SuffStats."""
+        """One fused E-step + statistics pass over X: a SuffStats.
+
+        A streamed X is one pass over its blocks; the blocks' statistics add
+        in block order."""
+        if not isinstance(X, BlockReader):
+            return self._em_stats(X, params)
+        total = None
+        for _, _, block in X.blocks():
+            stats = self._em_stats(block, params)
+            if total is None:
+                total = stats
+            else:
+                total += stats
+        return total
+
+    def _em_stats(self, X, params):
         n_samples = X.shape[0]
         thread_stats = np.empty((self._threads_for(n_samples), self.stats_size))
         _em.em_pass(
@@ -71,15 +88,64 @@ class Engine:
             flat += row
         return SuffStats.from_flat(self.covariance_type, n_samples, flat, params.shift64)
 
-    def score(self, X, params, log_likelihood=False, resp=False, labels=False):
-        """Per-row outputs of one scoring pass: a dict of the requested arrays."""
+    def score(self, X, params, log_likelihood=False, resp=False, labels=False,
+              out_ll=None, out_resp=None):
+        """Per-row outputs of one scoring pass: a dict of the requested arrays.
+
+        ``out_ll`` (N,) and ``out_resp`` (N, K), float64 and C-contiguous
+        (e.g. memmaps), receive the outputs instead of new arrays."""
         n_samples = X.shape[0]
-        out_ll = np.empty(n_samples if log_likelihood else 0)
-        out_resp = np.empty((n_samples if resp else 0, self.n_components))
-        out_labels = np.empty(n_samples if labels else 0, dtype=np.intp)
+        K = self.n_components
+        if log_likelihood:
+            out_ll = _output(out_ll, (n_samples,), "out")
+        if resp:
+            out_resp = _output(out_resp, (n_samples, K), "out")
+        out_labels = np.empty(n_samples, dtype=np.intp) if labels else None
+        parts = (X.blocks() if isinstance(X, BlockReader)
+                 else [(0, n_samples, X)])
+        for start, stop, block in parts:
+            self._score(block,
+                        params,
+                        out_ll[start:stop] if log_likelihood else _EMPTY_LL,
+                        out_resp[start:stop] if resp else np.empty((0, K)),
+                        out_labels[start:stop] if labels else _EMPTY_LABELS)
+        return {"log_likelihood": out_ll, "resp": out_resp, "labels": out_labels}
+
+    def total_log_likelihood(self, X, params):
+        """Sum of the rows' log-likelihoods, in O(block) memory."""
+        if not isinstance(X, BlockReader):
+            return float(self.score(X, params, log_likelihood=True)["log_likelihood"].sum())
+        total = 0.0
+        for _, _, block in X.blocks():
+            ll = np.empty(block.shape[0])
+            self._score(block, params, ll, np.empty((0, self.n_components)),
+                        _EMPTY_LABELS)
+            total += float(ll.sum())
+        return total
+
+    def _score(self, X, params, out_ll, out_resp, out_labels):
+        n_samples = X.shape[0]
         _em.score_pass(
             X, params.loc, params.prec, params.center, params.log_const,
             params.cov_code, self._chunk_for(n_samples),
             self._threads_for(n_samples), out_ll, out_resp, out_labels,
         )
-        return {"log_likelihood": out_ll, "resp": out_resp, "labels": out_labels}
+
+
+_EMPTY_LL = np.empty(0)
+_EMPTY_LABELS = np.empty(0, dtype=np.intp)
+
+
+def _output(out, shape, name):
+    if out is None:
+        return np.empty(shape)
+    if not (isinstance(out, np.ndarray) and out.shape == shape
+            and out.dtype == np.float64 and out.flags.c_contiguous
+            and out.flags.writeable):
+        raise ValueError(
+            f"{name} must be a writeable C-contiguous float64 array of shape "
+            f"{shape}, got {type(out).__name__}"
+            + (f" of shape {out.shape} and dtype {out.dtype}"
+               if isinstance(out, np.ndarray) else "")
+        )
+    return out

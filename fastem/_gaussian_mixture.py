@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from fastem import _covariance as cov
 from fastem import _init
 from fastem._base import BaseMixture
+from fastem._data import BlockReader
 from fastem._engine import Engine
 
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -113,6 +114,15 @@ class GaussianMixture(BaseMixture):
         Precision of the distance computations. None keeps float32 input in
         float32 and uses float64 otherwise. Parameters and sufficient
         statistics are always float64.
+    block_bytes : int, default=None
+        Size in bytes of the blocks of rows read at a time from a streamed
+        input (a path to a .npy file, np.memmap, h5py.Dataset, zarr.Array or
+        any object with shape, dtype and row slicing); None: 64 MiB. Memory
+        of a streamed fit is about two blocks plus the model.
+    learning_decay : float, default=0.7
+        kappa in (0.5, 1] of partial_fit's step size eta_t = (t + t0)^-kappa.
+    learning_offset : float, default=2.0
+        t0 >= 1 of that step size: larger values damp the first updates.
 
     Attributes
     ----------
@@ -166,6 +176,9 @@ class GaussianMixture(BaseMixture):
         chunk_size=None,
         n_threads=None,
         dtype=None,
+        block_bytes=None,
+        learning_decay=0.7,
+        learning_offset=2.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -184,6 +197,9 @@ class GaussianMixture(BaseMixture):
         self.chunk_size = chunk_size
         self.n_threads = n_threads
         self.dtype = dtype
+        self.block_bytes = block_bytes
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # -- validation ----------------------------------------------------------------
     def _check_hyperparameters(self):
@@ -204,6 +220,13 @@ class GaussianMixture(BaseMixture):
             )
         if self.chunk_size is not None:
             check_scalar(self.chunk_size, "chunk_size", Integral, min_val=1)
+        if self.block_bytes is not None:
+            check_scalar(self.block_bytes, "block_bytes", Integral, min_val=1)
+        # eta_t = (t + offset)^-decay: decay in (0.5, 1] makes sum eta diverge
+        # and sum eta^2 converge (the stochastic-approximation conditions)
+        check_scalar(self.learning_decay, "learning_decay", Real, min_val=0.5,
+                     max_val=1.0, include_boundaries="right")
+        check_scalar(self.learning_offset, "learning_offset", Real, min_val=1.0)
         if self.n_threads is not None and (
             not isinstance(self.n_threads, Integral) or self.n_threads == 0
         ):
@@ -244,32 +267,41 @@ class GaussianMixture(BaseMixture):
             stats = None  # nothing to estimate, and no random numbers drawn
         elif self.init_params == "kmeans":
             engine = self._engine
-            centers, labels = _init.kmeans(X, K, random_state, engine.chunk_size,
-                                           engine.max_threads)
+            centers = _init.kmeans(X, K, random_state, engine.chunk_size,
+                                   engine.max_threads)
             shift = self._init_shift(centers)
-            stats = _init.stats_from_resp(
-                X, self.covariance_type,
-                lambda a, b: (labels[a:b, np.newaxis] == np.arange(K)).astype(np.float64),
-                shift,
-            )
+
+            def kmeans_resp(start, stop, rows):
+                labels = _init.nearest(rows, centers, engine.chunk_size,
+                                       engine.max_threads)
+                return (labels[:, np.newaxis] == np.arange(K)).astype(np.float64)
+
+            stats = _init.stats_from_resp(X, self.covariance_type, kmeans_resp, shift)
         elif self.init_params == "random":
             shift = self._init_shift(
                 np.repeat(np.asarray(X[:1024], dtype=np.float64).mean(axis=0)[np.newaxis], K, 0)
             )
 
-            def random_resp(a, b):
-                resp = random_state.uniform(size=(b - a, K))
+            def random_resp(start, stop, rows):
+                resp = random_state.uniform(size=(stop - start, K))
                 return resp / resp.sum(axis=1)[:, np.newaxis]
 
             stats = _init.stats_from_resp(X, self.covariance_type, random_resp, shift)
         else:
             if self.init_params == "random_from_data":
-                indices = random_state.choice(n_samples, size=K, replace=False)
+                if isinstance(X, BlockReader) and n_samples > _init.SEEDING_SAMPLE:
+                    # a permutation of all rows would be O(N) memory
+                    indices = random_state.permutation(
+                        _init.sample_rows(n_samples, K, random_state))
+                else:
+                    indices = random_state.choice(n_samples, size=K, replace=False)
+                seeds = _init.rows_at(X, indices)
             else:
                 engine = self._engine
-                _, indices = _init.kmeans_plusplus(X, K, random_state,
-                                                   engine.chunk_size, engine.max_threads)
-            stats = _init.sparse_resp_stats(X, self.covariance_type, indices)
+                seeds, _ = _init.kmeans_plusplus(_init.seeding_rows(X, random_state), K,
+                                                 random_state, engine.chunk_size,
+                                                 engine.max_threads)
+            stats = _init.sparse_resp_stats(X, self.covariance_type, seeds)
 
         weights = means = covariances = None
         if stats is not None:
@@ -315,14 +347,22 @@ class GaussianMixture(BaseMixture):
         self.precisions_ = cov.precisions_from_cholesky(self.precisions_cholesky_,
                                                         self.covariance_type)
 
-    def _score(self, X, **outputs):
+    def _scoring(self, X):
         engine = getattr(self, "_engine", None)
         if engine is None or engine.n_features != X.shape[1]:
             engine = Engine(self.covariance_type, self.n_components, X.shape[1],
                             self.chunk_size, self.n_threads)
         kp = engine.kernel_params(self.weights_, self.means_,
                                   self.precisions_cholesky_, X.dtype)
+        return engine, kp
+
+    def _score(self, X, **outputs):
+        engine, kp = self._scoring(X)
         return engine.score(X, kp, **outputs)
+
+    def _total_log_likelihood(self, X):
+        engine, kp = self._scoring(X)
+        return engine.total_log_likelihood(X, kp)
 
     # -- model size, criteria, sampling --------------------------------------------------
     def _n_parameters(self):
@@ -331,13 +371,14 @@ class GaussianMixture(BaseMixture):
 
     def bic(self, X):
         """Bayesian information criterion of the model on X (lower is better)."""
-        n_samples = np.shape(X)[0]
-        return (-2 * self.score(X) * n_samples
-                + self._n_parameters() * math.log(n_samples))
+        X = self._validate_predict_data(X)
+        return (-2 * self._total_log_likelihood(X)
+                + self._n_parameters() * math.log(X.shape[0]))
 
     def aic(self, X):
         """Akaike information criterion of the model on X (lower is better)."""
-        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+        X = self._validate_predict_data(X)
+        return -2 * self._total_log_likelihood(X) + 2 * self._n_parameters()
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.

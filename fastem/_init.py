@@ -1,14 +1,27 @@
 """Initialisation: k-means++ seeding, Lloyd iterations, and the first
 sufficient statistics from initial responsibilities (scikit-learn's four
-init_params strategies), all without N x K or N x D temporaries."""
+init_params strategies), all without N x K or N x D temporaries, over an
+in-memory array or streamed over a BlockReader's blocks.
+
+On streamed input k-means++ seeds from a random subsample of
+``SEEDING_SAMPLE`` rows (all rows when there are no more), drawn from the
+estimator's random_state; Lloyd's iterations then run over all rows, one
+streamed pass each.
+"""
 import numpy as np
 
 from fastem._covariance import SuffStats
+from fastem._data import BlockReader
 from fastem._kernels import _kmeans
 
 # Rows per NumPy block in the init helpers below (one-off passes, so plain
 # NumPy on blocks of a few MB is fast enough and simple).
 _BLOCK_ROWS = 16384
+
+# Rows k-means++ seeds from on streamed input: with K seeds of 2 + log K
+# candidates each, seeding costs O(sample x K x D); 100,000 rows put about
+# 100,000 / K rows of an average cluster in the sample.
+SEEDING_SAMPLE = 100_000
 
 
 def _blocks(n_samples, block_rows=_BLOCK_ROWS):
@@ -16,11 +29,42 @@ def _blocks(n_samples, block_rows=_BLOCK_ROWS):
         yield start, min(start + block_rows, n_samples)
 
 
+def iter_blocks(X, block_rows=_BLOCK_ROWS):
+    """(start, stop, rows) over X in blocks of at most block_rows rows; a
+    BlockReader is streamed and its blocks cut to that size."""
+    if isinstance(X, BlockReader):
+        for offset, _, big in X.blocks():
+            for start, stop in _blocks(big.shape[0], block_rows):
+                yield offset + start, offset + stop, big[start:stop]
+    else:
+        for start, stop in _blocks(X.shape[0], block_rows):
+            yield start, stop, X[start:stop]
+
+
+def sample_rows(n_samples, size, random_state):
+    """Sorted indices of ``size`` distinct rows of n_samples, uniformly at
+    random, in O(size) memory (a permutation of all rows would be O(N))."""
+    picked = np.empty(0, dtype=np.int64)
+    while picked.size < size:
+        picked = np.union1d(picked, random_state.randint(0, n_samples, size=size))
+    return np.sort(random_state.choice(picked, size, replace=False))
+
+
+def seeding_rows(X, random_state):
+    """The rows k-means++ seeds from: X itself in memory, else a subsample
+    (all rows, in order, when there are at most SEEDING_SAMPLE)."""
+    if not isinstance(X, BlockReader):
+        return X
+    if X.n_samples <= SEEDING_SAMPLE:
+        return X.read(0, X.n_samples)
+    return X.take(sample_rows(X.n_samples, SEEDING_SAMPLE, random_state))
+
+
 def mean_variance(X):
     """Mean over features of the per-feature variance, in blocks (Chan et al.)."""
     n, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for start, stop in _blocks(X.shape[0]):
-        block = np.asarray(X[start:stop], dtype=np.float64)
+    for start, stop, rows in iter_blocks(X):
+        block = np.asarray(rows, dtype=np.float64)
         nb = stop - start
         mb = block.mean(axis=0)
         m2b = ((block - mb) ** 2).sum(axis=0)
@@ -70,17 +114,16 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
     """Lloyd's algorithm (hard-assignment EM) from k-means++ seeds.
 
     Stops when the squared center shift falls below ``tol`` times the mean
-    feature variance (scikit-learn's criterion). Returns (centers, labels).
+    feature variance (scikit-learn's criterion). Each iteration is one pass
+    over X (streamed for a BlockReader). Returns the (K, D) centers; the
+    labels are those of :func:`nearest`.
     """
     n_samples, n_features = X.shape
-    centers, _ = kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads)
+    centers, _ = kmeans_plusplus(seeding_rows(X, random_state), n_clusters,
+                                 random_state, chunk_size, n_threads)
     tol_abs = mean_variance(X) * tol
-    n_threads = max(1, min(n_threads, -(-n_samples // chunk_size)))
-    sums = np.empty((n_threads, 1 + n_clusters + n_clusters * n_features))
-    no_labels = np.empty(0, dtype=np.intp)
     for _ in range(max_iter):
-        _kmeans.lloyd_pass(X, centers, chunk_size, no_labels, sums)
-        total = sums.sum(axis=0)
+        total = _lloyd_sums(X, centers, chunk_size, n_threads)
         counts = total[1:1 + n_clusters]
         new_centers = centers.copy()
         filled = counts > 0  # an empty cluster keeps its center
@@ -92,16 +135,41 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
         centers = new_centers
         if shift <= tol_abs:
             break
-    labels = np.empty(n_samples, dtype=np.intp)
-    _kmeans.lloyd_pass(X, centers, chunk_size, labels, sums)
-    return centers, labels
+    return centers
+
+
+def _lloyd_sums(X, centers, chunk_size, n_threads):
+    """Per-cluster counts and coordinate sums of a Lloyd pass, over the whole
+    of an array or block by block."""
+    n_clusters, n_features = centers.shape
+    no_labels = np.empty(0, dtype=np.intp)
+    total = None
+    parts = X.blocks() if isinstance(X, BlockReader) else [(0, X.shape[0], X)]
+    for _, _, rows in parts:
+        threads = max(1, min(n_threads, -(-rows.shape[0] // chunk_size)))
+        sums = np.empty((threads, 1 + n_clusters + n_clusters * n_features))
+        _kmeans.lloyd_pass(rows, centers, chunk_size, no_labels, sums)
+        part = sums.sum(axis=0)
+        total = part if total is None else total + part
+    return total
+
+
+def nearest(rows, centers, chunk_size, n_threads):
+    """Index of each row's nearest center (the k-means labels)."""
+    n_clusters, n_features = centers.shape
+    threads = max(1, min(n_threads, -(-rows.shape[0] // chunk_size)))
+    sums = np.empty((threads, 1 + n_clusters + n_clusters * n_features))
+    labels = np.empty(rows.shape[0], dtype=np.intp)
+    _kmeans.lloyd_pass(rows, centers, chunk_size, labels, sums)
+    return labels
 
 
 def stats_from_resp(X, covariance_type, resp_block, shift):
     """SuffStats of X under given responsibilities, block by block.
 
-    ``resp_block(start, stop)`` returns the (stop - start, K) responsibilities
-    of those rows; ``shift`` is the (K, D) float64 c_k (tied: equal rows).
+    ``resp_block(start, stop, rows)`` returns the (stop - start, K)
+    responsibilities of those rows; ``shift`` is the (K, D) float64 c_k
+    (tied: equal rows).
     """
     n_components, n_features = shift.shape
     nk = np.zeros(n_components)
@@ -112,9 +180,9 @@ def stats_from_resp(X, covariance_type, resp_block, shift):
         "diag": np.zeros((n_components, n_features)),
         "spherical": np.zeros(n_components),
     }[covariance_type]
-    for start, stop in _blocks(X.shape[0]):
-        block = np.asarray(X[start:stop], dtype=np.float64)
-        resp = resp_block(start, stop)
+    for start, stop, rows in iter_blocks(X):
+        block = np.asarray(rows, dtype=np.float64)
+        resp = resp_block(start, stop, rows)
         nk += resp.sum(axis=0)
         if covariance_type == "tied":
             diff = block - shift[0]
@@ -134,18 +202,18 @@ def stats_from_resp(X, covariance_type, resp_block, shift):
     return SuffStats(covariance_type, X.shape[0], 0.0, nk, s1, s2, shift)
 
 
-def sparse_resp_stats(X, covariance_type, indices):
-    """SuffStats of responsibilities that are 1 at row indices[k] for
+def sparse_resp_stats(X, covariance_type, seeds):
+    """SuffStats of responsibilities that are 1 at the row of seeds[k] for
     component k and 0 elsewhere (init_params "random_from_data" and
     "k-means++"), computed as scikit-learn's formulas do: in particular its
     tied estimate uses X^T X over all rows."""
-    seeds = np.asarray(X[indices], dtype=np.float64)
+    seeds = np.asarray(seeds, dtype=np.float64)
     n_components, n_features = seeds.shape
     nk = np.ones(n_components)
     if covariance_type == "tied":
         gram = np.zeros((n_features, n_features))
-        for start, stop in _blocks(X.shape[0]):
-            block = np.asarray(X[start:stop], dtype=np.float64)
+        for _, _, rows in iter_blocks(X):
+            block = np.asarray(rows, dtype=np.float64)
             gram += block.T @ block
         return SuffStats("tied", X.shape[0], 0.0, nk, seeds,
                          gram, np.zeros((n_components, n_features)))
@@ -156,3 +224,14 @@ def sparse_resp_stats(X, covariance_type, indices):
     }[covariance_type]
     return SuffStats(covariance_type, X.shape[0], 0.0, nk,
                      np.zeros((n_components, n_features)), s2, seeds)
+
+
+def rows_at(X, indices):
+    """X[indices] (any order, distinct) for an array or a BlockReader."""
+    if not isinstance(X, BlockReader):
+        return np.asarray(X[indices])
+    order = np.argsort(indices)
+    rows = X.take(np.asarray(indices)[order])
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out

@@ -36,8 +36,9 @@ def lloyd_reference(X, centers, n_iter):
 
 def test_kmeans_matches_plain_lloyd():
     X = data(seed=1, d=2, k=4)
-    centers, labels = _init.kmeans(X, 4, np.random.RandomState(0), chunk_size=128,
-                                   n_threads=2, max_iter=300, tol=0.0)
+    centers = _init.kmeans(X, 4, np.random.RandomState(0), chunk_size=128,
+                           n_threads=2, max_iter=300, tol=0.0)
+    labels = _init.nearest(X, centers, 128, 2)
     seeds, _ = _init.kmeans_plusplus(X, 4, np.random.RandomState(0), 128, 2)
     ref_centers, ref_labels = lloyd_reference(X, seeds, 100)
     np.testing.assert_allclose(centers, ref_centers, rtol=1e-10)

@@ -1,0 +1,235 @@
+"""Data that need not be in memory: read row blocks from memmaps, ``.npy``
+files, HDF5 and Zarr datasets, or any object with ``.shape``, ``.dtype`` and
+row slicing, and hand them to the kernels one block at a time.
+
+A block is many kernel chunks, sized in bytes. While the kernels work on one
+block (they release the GIL) a background thread reads the next, so at most
+two blocks are held at once: memory stays O(block) whatever the number of
+rows. ``.npy`` files (given by path, or as an ``np.memmap`` of a whole file)
+are read with plain file reads into the block buffer rather than through a
+memory map, so the file's pages never count towards the process's resident
+memory.
+"""
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+# 64 MiB: large enough that a block is thousands of kernel chunks (the read
+# and the per-block bookkeeping are amortised), small enough that two blocks
+# in flight are a fraction of any machine's memory.
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+
+
+def is_out_of_core(X):
+    """Whether X is streamed in blocks rather than used as one array."""
+    if isinstance(X, (str, os.PathLike, np.memmap)):
+        return True
+    if isinstance(X, (np.ndarray, list, tuple)) or hasattr(X, "iloc"):
+        return False  # arrays, nested sequences and pandas go to check_array
+    import scipy.sparse
+    if scipy.sparse.issparse(X):
+        return False  # refused by check_array with its usual message
+    return all(hasattr(X, name) for name in ("shape", "dtype", "__getitem__"))
+
+
+class _NpyFile:
+    """Row slices of a C-ordered ``.npy`` file by positioned reads."""
+
+    def __init__(self, path, offset=None, shape=None, dtype=None):
+        self.path = str(path)
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"fastem: no such file: {self.path}")
+        if offset is None:
+            shape, dtype, offset = _read_npy_header(self.path)
+        self.shape, self.dtype, self.offset = tuple(shape), np.dtype(dtype), offset
+        row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        self.row_bytes = row_bytes
+        expected = offset + row_bytes * self.shape[0]
+        size = os.path.getsize(self.path)
+        if size < expected:
+            raise ValueError(
+                f"fastem: {self.path} is truncated: its header describes "
+                f"{self.shape} {self.dtype} ({expected} bytes with the header) "
+                f"but the file has {size} bytes"
+            )
+        self._local = threading.local()
+
+    def _fd(self):
+        fd = getattr(self._local, "fd", None)
+        if fd is None:
+            fd = self._local.fd = os.open(self.path, os.O_RDONLY)
+        return fd
+
+    def read(self, start, stop):
+        out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        position = self.offset + start * self.row_bytes
+        done = 0
+        while done < len(view):
+            n = os.preadv(self._fd(), [view[done:]], position + done)
+            if n <= 0:
+                raise ValueError(f"fastem: {self.path} ended early (truncated file)")
+            done += n
+        return out
+
+
+def _read_npy_header(path):
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            offset = f.tell()
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"fastem: {path} is not a readable .npy file: {exc}") from None
+    if dtype.hasobject:
+        raise ValueError(f"fastem: {path} holds Python objects, not numbers")
+    if fortran and len(shape) > 1 and shape[0] > 1:
+        raise ValueError(
+            f"fastem: {path} is stored in Fortran order; streaming reads rows, so "
+            "save it in C order (np.save(path, np.ascontiguousarray(X)))"
+        )
+    return shape, dtype, offset
+
+
+def _memmap_file(X):
+    """An _NpyFile for a memmap of a whole C-ordered file region, else None."""
+    import mmap
+
+    if not (isinstance(X.base, mmap.mmap) and X.flags.c_contiguous
+            and getattr(X, "filename", None)):
+        return None
+    return _NpyFile(X.filename, offset=X.offset, shape=X.shape, dtype=X.dtype)
+
+
+class BlockReader:
+    """Validated float blocks of rows of a large 2-D input.
+
+    Parameters
+    ----------
+    source : object with ``shape``, ``dtype`` and ``source[i:j]``, or _NpyFile
+    name : str
+        How errors name the input.
+    dtypes : list of numpy types or a numpy type
+        Accepted float types (the first is used for other numeric inputs).
+    block_bytes : int
+    """
+
+    def __init__(self, source, name, dtypes, block_bytes=None):
+        self.source = source
+        self.name = name
+        shape = tuple(int(s) for s in source.shape)
+        if len(shape) != 2:
+            raise ValueError(
+                f"Expected a 2-dimensional input, got {name} of shape {shape}. "
+                "Reshape your data with X.reshape(-1, 1) for a single feature "
+                "or X.reshape(1, -1) for a single sample."
+            )
+        self.shape = shape
+        self.n_samples, self.n_features = shape
+        if self.n_features == 0:
+            raise ValueError(f"0 feature(s) (shape={shape}) while a minimum of 1 "
+                             "is required.")
+        in_dtype = np.dtype(source.dtype)
+        if in_dtype.kind not in "fiub":
+            raise ValueError(f"fastem: {name} has dtype {in_dtype}; numbers are needed")
+        dtypes = list(dtypes) if isinstance(dtypes, (list, tuple)) else [dtypes]
+        dtypes = [np.dtype(d) for d in dtypes]
+        self.dtype = in_dtype if in_dtype in dtypes else dtypes[0]
+        block_bytes = int(block_bytes or DEFAULT_BLOCK_BYTES)
+        row_bytes = max(in_dtype.itemsize, self.dtype.itemsize) * max(self.n_features, 1)
+        self.block_rows = max(1, block_bytes // row_bytes)
+
+    # an array-like surface for the init helpers, which slice rows
+    @property
+    def ndim(self):
+        return 2
+
+    def __len__(self):
+        return self.n_samples
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            raise TypeError("fastem: streamed inputs are read by row slices")
+        start, stop, step = key.indices(self.n_samples)
+        if step != 1:
+            raise TypeError("fastem: streamed inputs are read by contiguous row slices")
+        return self.read(start, max(start, stop))
+
+    def read(self, start, stop):
+        """Rows start..stop as a validated C-contiguous array of self.dtype."""
+        if isinstance(self.source, _NpyFile):
+            block = self.source.read(start, stop)
+        else:
+            block = np.asarray(self.source[start:stop])
+        if block.shape != (stop - start, self.n_features):
+            raise ValueError(
+                f"fastem: {self.name}[{start}:{stop}] gave shape {block.shape}, "
+                f"expected {(stop - start, self.n_features)}"
+            )
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        # sum first: one cheap reduction, no boolean temporary, in the
+        # common case that everything is finite
+        if block.size and not np.isfinite(block.sum(dtype=np.float64)):
+            bad = ~np.isfinite(block)
+            if bad.any():
+                row = start + int(np.nonzero(bad.any(axis=1))[0][0])
+                what = "NaN" if np.isnan(block[bad]).any() else "infinity"
+                raise ValueError(f"Input {self.name} contains {what} (first at row {row}).")
+        return block
+
+    def ranges(self, start=0, stop=None, block_rows=None):
+        stop = self.n_samples if stop is None else stop
+        step = block_rows or self.block_rows
+        return [(a, min(a + step, stop)) for a in range(start, stop, step)]
+
+    def blocks(self, block_rows=None):
+        """Yield (start, stop, block) over all rows; the next block is read in
+        a background thread while the caller works on the current one."""
+        ranges = self.ranges(block_rows=block_rows)
+        if not ranges:
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.read, *ranges[0])
+            for i, (start, stop) in enumerate(ranges):
+                block = pending.result()
+                if i + 1 < len(ranges):
+                    pending = pool.submit(self.read, *ranges[i + 1])
+                yield start, stop, block
+                del block
+
+    def take(self, indices):
+        """Rows at sorted, unique ``indices``, in one streamed pass."""
+        indices = np.asarray(indices, dtype=np.intp)
+        out = np.empty((len(indices), self.n_features), dtype=self.dtype)
+        done = 0
+        for start, stop in self.ranges():
+            lo = np.searchsorted(indices, start)
+            hi = np.searchsorted(indices, stop)
+            if hi > lo:
+                out[done:done + hi - lo] = self.read(start, stop)[indices[lo:hi] - start]
+                done += hi - lo
+        return out
+
+
+def as_reader(X, dtypes, block_bytes=None):
+    """A BlockReader for an out-of-core input (see is_out_of_core)."""
+    if isinstance(X, (str, os.PathLike)):
+        path = Path(X)
+        if path.suffix != ".npy":
+            raise ValueError(
+                f"fastem: reads .npy files from a path, got {str(path)!r}; open "
+                "other formats yourself and pass the dataset (h5py.Dataset, "
+                "zarr.Array) or an np.memmap"
+            )
+        return BlockReader(_NpyFile(path), str(path), dtypes, block_bytes)
+    if isinstance(X, np.memmap):
+        source = _memmap_file(X)
+        return BlockReader(X if source is None else source, "memmap", dtypes, block_bytes)
+    return BlockReader(X, type(X).__name__, dtypes, block_bytes)
