@@ -5,11 +5,17 @@ row slicing, and hand them to the kernels one block at a time.
 A block is many kernel chunks, sized in bytes. While the kernels work on one
 block (they release the GIL) a background thread reads the next, so at most
 two blocks are held at once: memory stays O(block) whatever the number of
-rows. ``.npy`` files (given by path, or as an ``np.memmap`` of a whole file)
-are read with plain file reads into the block buffer rather than through a
-memory map, so the file's pages never count towards the process's resident
-memory.
+rows.
+
+``.npy`` files (given by path, or as an ``np.memmap`` of a whole file) are
+mapped, and the kernels read each block in place: the background thread
+maps the next block's pages in (``MADV_POPULATE_READ``) and the pages of a
+finished block are unmapped again (``MADV_DONTNEED``), so the process never
+holds more than two blocks of the file however large it is. Copying the
+blocks out with reads instead cost as much again as the EM pass on a file
+in the page cache.
 """
+import mmap
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +27,10 @@ import numpy as np
 # and the per-block bookkeeping are amortised), small enough that two blocks
 # in flight are a fraction of any machine's memory.
 DEFAULT_BLOCK_BYTES = 64 * 2**20
+
+# madvise advice to map a range's pages in (Linux >= 5.14); Python names it
+# only from 3.13 on
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
 
 
 def is_out_of_core(X):
@@ -36,7 +46,8 @@ def is_out_of_core(X):
 
 
 class _NpyFile:
-    """Row slices of a C-ordered ``.npy`` file by positioned reads."""
+    """Row slices of a C-ordered ``.npy`` file: views on its mapping for
+    streaming (view/release), copies by positioned reads otherwise."""
 
     def __init__(self, path, offset=None, shape=None, dtype=None):
         self.path = str(path)
@@ -48,7 +59,7 @@ class _NpyFile:
         row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
         self.row_bytes = row_bytes
         expected = offset + row_bytes * self.shape[0]
-        size = os.path.getsize(self.path)
+        size = self.size = os.path.getsize(self.path)
         if size < expected:
             raise ValueError(
                 f"fastem: {self.path} is truncated: its header describes "
@@ -56,6 +67,40 @@ class _NpyFile:
                 f"but the file has {size} bytes"
             )
         self._local = threading.local()
+        self._map = None
+        self._populate = True
+
+    # -- blocks in place ---------------------------------------------------------------
+    def _span(self, start, stop):
+        """Page-aligned byte range of the file holding rows start..stop."""
+        page = mmap.PAGESIZE
+        lo = (self.offset + start * self.row_bytes) // page * page
+        hi = -(-(self.offset + stop * self.row_bytes) // page) * page
+        return lo, min(hi, self.size) - lo
+
+    def view(self, start, stop):
+        """Rows start..stop as a read-only array on the file's mapping, its
+        pages mapped in ahead of use where the system can."""
+        if self._map is None:
+            with open(self.path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if self._populate and stop > start:
+            try:
+                self._map.madvise(_MADV_POPULATE_READ, *self._span(start, stop))
+            except (OSError, AttributeError, ValueError):
+                self._populate = False  # older kernels: pages fault in on use
+        count = (stop - start) * (self.row_bytes // self.dtype.itemsize)
+        return np.frombuffer(self._map, dtype=self.dtype, count=count,
+                             offset=self.offset + start * self.row_bytes
+                             ).reshape((stop - start,) + self.shape[1:])
+
+    def release(self, start, stop):
+        """Unmap the pages of rows start..stop (the file keeps them)."""
+        if self._map is not None and stop > start:
+            try:
+                self._map.madvise(mmap.MADV_DONTNEED, *self._span(start, stop))
+            except (OSError, AttributeError, ValueError):
+                pass
 
     def _fd(self):
         fd = getattr(self._local, "fd", None)
@@ -64,6 +109,7 @@ class _NpyFile:
         return fd
 
     def read(self, start, stop):
+        """Rows start..stop, copied out with positioned reads."""
         out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)
         view = memoryview(out.reshape(-1).view(np.uint8))
         position = self.offset + start * self.row_bytes
@@ -145,6 +191,7 @@ class BlockReader:
         block_bytes = int(block_bytes or DEFAULT_BLOCK_BYTES)
         row_bytes = max(in_dtype.itemsize, self.dtype.itemsize) * max(self.n_features, 1)
         self.block_rows = max(1, block_bytes // row_bytes)
+        self._checked = set()
 
     # an array-like surface for the init helpers, which slice rows
     @property
@@ -162,10 +209,15 @@ class BlockReader:
             raise TypeError("fastem: streamed inputs are read by contiguous row slices")
         return self.read(start, max(start, stop))
 
-    def read(self, start, stop):
-        """Rows start..stop as a validated C-contiguous array of self.dtype."""
+    def read(self, start, stop, in_place=False):
+        """Rows start..stop as a validated C-contiguous array of self.dtype.
+        ``in_place``: a view on the file's mapping where the source is a
+        .npy file of that dtype (valid until released)."""
         if isinstance(self.source, _NpyFile):
-            block = self.source.read(start, stop)
+            if in_place and self.source.dtype == self.dtype:
+                block = self.source.view(start, stop)
+            else:
+                block = self.source.read(start, stop)
         else:
             block = np.asarray(self.source[start:stop])
         if block.shape != (stop - start, self.n_features):
@@ -174,6 +226,14 @@ class BlockReader:
                 f"expected {(stop - start, self.n_features)}"
             )
         block = np.ascontiguousarray(block, dtype=self.dtype)
+        # each block is checked once per reader (one fit or one call): the
+        # later passes of a fit read the same rows
+        if (start, stop) not in self._checked:
+            self._check_finite(block, start)
+            self._checked.add((start, stop))
+        return block
+
+    def _check_finite(self, block, start):
         # sum first: one cheap reduction, no boolean temporary, in the
         # common case that everything is finite
         if block.size and not np.isfinite(block.sum(dtype=np.float64)):
@@ -182,27 +242,30 @@ class BlockReader:
                 row = start + int(np.nonzero(bad.any(axis=1))[0][0])
                 what = "NaN" if np.isnan(block[bad]).any() else "infinity"
                 raise ValueError(f"Input {self.name} contains {what} (first at row {row}).")
-        return block
 
     def ranges(self, start=0, stop=None, block_rows=None):
         stop = self.n_samples if stop is None else stop
         step = block_rows or self.block_rows
         return [(a, min(a + step, stop)) for a in range(start, stop, step)]
 
-    def blocks(self, block_rows=None):
+    def blocks(self):
         """Yield (start, stop, block) over all rows; the next block is read in
-        a background thread while the caller works on the current one."""
-        ranges = self.ranges(block_rows=block_rows)
+        a background thread while the caller works on the current one. A
+        block is valid until the caller asks for the next."""
+        ranges = self.ranges()
         if not ranges:
             return
+        release = getattr(self.source, "release", None)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self.read, *ranges[0])
+            pending = pool.submit(self.read, *ranges[0], True)
             for i, (start, stop) in enumerate(ranges):
                 block = pending.result()
                 if i + 1 < len(ranges):
-                    pending = pool.submit(self.read, *ranges[i + 1])
+                    pending = pool.submit(self.read, *ranges[i + 1], True)
                 yield start, stop, block
                 del block
+                if release is not None:
+                    release(start, stop)
 
     def take(self, indices):
         """Rows at sorted, unique ``indices``, in one streamed pass."""
