@@ -23,7 +23,8 @@ def test_streamed_and_in_memory_fits_of_a_file_agree(tmp_path):
     assert 0 < s["peak_rss_mb"] < 2000
 
 
-def test_partial_fit_stream_reaches_the_full_batch_optimum():
-    curve = streaming.stepwise_curve(n_rows=40_000, batch=2_000, passes=3)
+@pytest.mark.parametrize("start", ["kmeans", "near-truth"])
+def test_partial_fit_stream_reaches_the_full_batch_optimum(start):
+    curve = streaming.stepwise_curve(start, n_rows=40_000, batch=2_000, passes=3)
     assert curve["passes_to_1_percent"] is not None
     assert curve["passes_to_1_percent"] <= 3
