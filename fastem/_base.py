@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastem._dask import DaskData, is_dask_array, lazy_rows
 from fastem._data import as_reader, is_out_of_core
 
 
@@ -52,7 +53,13 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- validation ------------------------------------------------------------
     def _validate_fit_data(self, X):
-        if is_out_of_core(X):
+        if is_dask_array(X):
+            X = DaskData(X, self._accepted_dtypes())
+            self.n_features_in_ = X.n_features
+            if X.n_samples < 2:
+                raise ValueError(f"Found array with {X.n_samples} sample(s) (shape="
+                                 f"{X.shape}) while a minimum of 2 is required.")
+        elif is_out_of_core(X):
             X = as_reader(X, self._accepted_dtypes(), self.block_bytes)
             self.n_features_in_ = X.n_features
             if X.n_samples < 2:
@@ -68,16 +75,29 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return X
 
-    def _validate_predict_data(self, X):
+    def _validate_predict_data(self, X, lazy=False):
+        """X checked against the fitted model; a dask array comes back as it
+        is (``lazy``: per-row outputs become lazy dask arrays) or persisted
+        as a DaskData (for reductions)."""
         check_is_fitted(self)
-        if not is_out_of_core(X):
+        if is_dask_array(X):
+            if X.ndim != 2:
+                raise ValueError("Expected a 2-dimensional input, got a dask array "
+                                 f"of shape {X.shape}")
+            n_features = X.shape[1]
+        elif is_out_of_core(X):
+            X = as_reader(X, self._accepted_dtypes(), self.block_bytes)
+            n_features = X.n_features
+        else:
             return validate_data(self, X, reset=False, dtype=self._accepted_dtypes())
-        X = as_reader(X, self._accepted_dtypes(), self.block_bytes)
-        if X.n_features != self.n_features_in_:
+        if n_features != self.n_features_in_:
             raise ValueError(
-                f"X has {X.n_features} features, but {type(self).__name__} is "
+                f"X has {n_features} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input."
             )
+        if is_dask_array(X):
+            return lazy_rows(X, self._accepted_dtypes()) if lazy else DaskData(
+                X, self._accepted_dtypes())
         return X
 
     # -- fitting ----------------------------------------------------------------
@@ -240,7 +260,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_predict_data(X, lazy=True)
         return self._score(X, log_likelihood=True, out_ll=out)["log_likelihood"]
 
     def score(self, X, y=None):
@@ -255,7 +275,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_predict_data(X, lazy=True)
         return self._score(X, labels=True)["labels"]
 
     def predict_proba(self, X, out=None):
@@ -271,7 +291,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_predict_data(X, lazy=True)
         return self._score(X, resp=True, out_resp=out)["resp"]
 
     # -- verbose output, as scikit-learn prints it ----------------------------------

@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from fastem import _covariance as cov
 from fastem import _init
 from fastem._base import BaseMixture
+from fastem import _dask
 from fastem._data import BlockReader
 from fastem._engine import Engine
 
@@ -265,6 +266,8 @@ class GaussianMixture(BaseMixture):
         if (self._weights_init is not None and self._means_init is not None
                 and self._precisions_init is not None):
             stats = None  # nothing to estimate, and no random numbers drawn
+        elif isinstance(X, _dask.DaskData):
+            stats = _dask.initial_stats(self, X, random_state)
         elif self.init_params == "kmeans":
             engine = self._engine
             centers = _init.kmeans(X, K, random_state, engine.chunk_size,
@@ -329,6 +332,8 @@ class GaussianMixture(BaseMixture):
     def _e_step_stats(self, X, params):
         weights, means, _, prec_chol = params
         kp = self._engine.kernel_params(weights, means, prec_chol, X.dtype)
+        if isinstance(X, _dask.DaskData):
+            return _dask.em_stats(self, X, kp)
         return self._engine.em_stats(X, kp)
 
     def _m_step(self, stats):
@@ -358,10 +363,16 @@ class GaussianMixture(BaseMixture):
 
     def _score(self, X, **outputs):
         engine, kp = self._scoring(X)
+        if isinstance(X, _dask.DaskData) or _dask.is_dask_array(X):
+            # lazy dask arrays, computed block-wise on the cluster
+            return {key: _dask.score_lazy(self, X, kp, key) if outputs.get(key) else None
+                    for key in ("log_likelihood", "resp", "labels")}
         return engine.score(X, kp, **outputs)
 
     def _total_log_likelihood(self, X):
         engine, kp = self._scoring(X)
+        if isinstance(X, _dask.DaskData):
+            return _dask.total_log_likelihood(self, X, kp)
         return engine.total_log_likelihood(X, kp)
 
     # -- model size, criteria, sampling --------------------------------------------------

@@ -211,10 +211,12 @@ def sparse_resp_stats(X, covariance_type, seeds):
     n_components, n_features = seeds.shape
     nk = np.ones(n_components)
     if covariance_type == "tied":
-        gram = np.zeros((n_features, n_features))
-        for _, _, rows in iter_blocks(X):
-            block = np.asarray(rows, dtype=np.float64)
-            gram += block.T @ block
+        if hasattr(X, "reduce"):  # a DaskData: the pass runs on the cluster
+            gram = X.reduce(block_gram)
+        else:
+            gram = np.zeros((n_features, n_features))
+            for _, _, rows in iter_blocks(X):
+                gram += block_gram(rows)
         return SuffStats("tied", X.shape[0], 0.0, nk, seeds,
                          gram, np.zeros((n_components, n_features)))
     s2 = {
@@ -224,6 +226,12 @@ def sparse_resp_stats(X, covariance_type, seeds):
     }[covariance_type]
     return SuffStats(covariance_type, X.shape[0], 0.0, nk,
                      np.zeros((n_components, n_features)), s2, seeds)
+
+
+def block_gram(rows):
+    """X^T X of a block of rows, in float64."""
+    block = np.asarray(rows, dtype=np.float64)
+    return block.T @ block
 
 
 def rows_at(X, indices):
