@@ -155,6 +155,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 best_params, best_n_iter = params, 0
                 continue
             converged = False
+            bar = self._progress_bar(init, n_samples)
             for n_iter in range(1, self.max_iter + 1):
                 prev_lower_bound = lower_bound
                 stats = self._e_step_stats(X, params)
@@ -165,9 +166,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 current_lower_bounds.append(lower_bound)
                 change = lower_bound - prev_lower_bound
                 self._print_verbose_msg_iter_end(n_iter, change)
+                self._report(bar, n_iter, lower_bound, params, n_samples)
                 if abs(change) < self.tol:
                     converged = True
                     break
+            if bar is not None:
+                bar.close()
             self._print_verbose_msg_init_end(lower_bound, converged)
             if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
@@ -189,6 +193,27 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
         return X
+
+    # -- progress ---------------------------------------------------------------------
+    def _progress_bar(self, init, n_samples):
+        if not getattr(self, "progress", False):
+            return None
+        from tqdm.auto import tqdm
+        return tqdm(total=self.max_iter, unit="it",
+                    desc=f"EM init {init + 1}/{self.n_init}" if self.n_init > 1 else "EM")
+
+    def _report(self, bar, n_iter, lower_bound, params, n_samples):
+        """Progress bar and user callback after an iteration."""
+        if bar is not None:
+            bar.update(1)
+            rate = bar.format_dict.get("rate") or 0.0
+            bar.set_postfix(lower_bound=f"{lower_bound:.6g}",
+                            rows_per_s=f"{rate * n_samples:.3g}")
+        callback = getattr(self, "callback", None)
+        if callback is not None:
+            weights, means, covariances = params[:3]
+            callback(n_iter, lower_bound, {"weights": weights, "means": means,
+                                           "covariances": covariances})
 
     # -- stepwise EM ------------------------------------------------------------------
     def partial_fit(self, X, y=None):
@@ -243,6 +268,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
         self.n_iter_ = self._stepwise_count
         self.converged_ = False
+        self._report(None, self.n_iter_, self.lower_bound_, self._get_parameters(),
+                     X.shape[0])
         return self
 
     # -- scoring ------------------------------------------------------------------

@@ -124,6 +124,13 @@ class GaussianMixture(BaseMixture):
         kappa in (0.5, 1] of partial_fit's step size eta_t = (t + t0)^-kappa.
     learning_offset : float, default=2.0
         t0 >= 1 of that step size: larger values damp the first updates.
+    callback : callable, default=None
+        Called after every EM iteration (and every partial_fit update) as
+        ``callback(iteration, lower_bound, params)`` with params a dict of
+        "weights", "means" and "covariances": e.g. to plot a fit live.
+    progress : bool, default=False
+        Show a progress bar of the iterations with the lower bound and the
+        rows processed per second (needs tqdm).
 
     Attributes
     ----------
@@ -180,6 +187,8 @@ class GaussianMixture(BaseMixture):
         block_bytes=None,
         learning_decay=0.7,
         learning_offset=2.0,
+        callback=None,
+        progress=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -201,6 +210,8 @@ class GaussianMixture(BaseMixture):
         self.block_bytes = block_bytes
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
+        self.callback = callback
+        self.progress = progress
 
     # -- validation ----------------------------------------------------------------
     def _check_hyperparameters(self):
@@ -223,6 +234,8 @@ class GaussianMixture(BaseMixture):
             check_scalar(self.chunk_size, "chunk_size", Integral, min_val=1)
         if self.block_bytes is not None:
             check_scalar(self.block_bytes, "block_bytes", Integral, min_val=1)
+        if self.callback is not None and not callable(self.callback):
+            raise ValueError(f"callback must be callable, got {self.callback!r}")
         # eta_t = (t + offset)^-decay: decay in (0.5, 1] makes sum eta diverge
         # and sum eta^2 converge (the stochastic-approximation conditions)
         check_scalar(self.learning_decay, "learning_decay", Real, min_val=0.5,
@@ -374,6 +387,14 @@ class GaussianMixture(BaseMixture):
         if isinstance(X, _dask.DaskData):
             return _dask.total_log_likelihood(self, X, kp)
         return engine.total_log_likelihood(X, kp)
+
+    # -- model files ---------------------------------------------------------------------
+    def save(self, path):
+        """Write the fitted model to ``path``; ``fastem.load(path)`` reads it
+        back exactly. The file is an ``.npz`` archive of plain arrays (no
+        pickle: loading it cannot run code), versioned; see fastem/_io.py."""
+        from fastem import _io
+        _io.save(self, path)
 
     # -- model size, criteria, sampling --------------------------------------------------
     def _n_parameters(self):

@@ -13,6 +13,15 @@ bench
     Time EM against scikit-learn (and daal4py) on fixed workloads, set the
     times against this machine's limits, save them as JSON and compare them
     with a baseline (docs/performance.md).
+fit
+    Fit a mixture (or choose one over K and covariance types) to a data file
+    and write a model file.
+predict
+    Labels or probabilities of a data file under a model file.
+info
+    Describe a model file.
+plot
+    Draw a model file over a data file, or its EM trace.
 """
 import argparse
 import importlib.util
@@ -91,6 +100,14 @@ def _threshold(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (``--help`` shows the usage)."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser():
     """Return the ``argparse`` parser of the ``fastem`` command.
 
@@ -98,7 +115,7 @@ def build_parser():
     -------
     parser : argparse.ArgumentParser
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastem",
         description="Fast EM for Gaussian mixture models.",
     )
@@ -173,7 +190,225 @@ def build_parser():
                        help="report (and --compare) a saved result instead of "
                             "running the suite")
     bench.set_defaults(handler=_run_bench)
+
+    fit = commands.add_parser(
+        "fit", parents=[common],
+        help="fit a Gaussian mixture to a data file and save the model",
+        description=(
+            "Fit a Gaussian mixture to DATA (.npy, .csv with or without a header "
+            "row, .h5/.hdf5 with --dataset, .zarr, .parquet; .npy, HDF5 and Zarr "
+            "are streamed, not loaded) and write the model file. With a range "
+            "of K (-k 1:8) or several covariance types, every candidate is "
+            "fitted, a table of BIC, AIC and ICL is printed and the best is "
+            "saved."
+        ),
+    )
+    fit.add_argument("data", metavar="DATA", help="the data file")
+    fit.add_argument("-k", "--n-components", metavar="K", type=_k_range, required=True,
+                     help="number of components, or a range LO:HI (inclusive) "
+                          "to choose from")
+    fit.add_argument("--covariance-type", metavar="TYPE", type=_covariance_types,
+                     default=("full",),
+                     help="full, tied, diag or spherical; several separated by "
+                          "commas, or 'all', to choose from (default: full)")
+    fit.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic",
+                     help="what chooses among several candidates (default: bic)")
+    fit.add_argument("--max-iter", type=_positive_int, default=100,
+                     help="EM iterations per initialisation (default: 100)")
+    fit.add_argument("--tol", type=_nonnegative_float, default=1e-3,
+                     help="convergence threshold on the mean log-likelihood "
+                          "(default: 1e-3)")
+    fit.add_argument("--n-init", type=_positive_int, default=1,
+                     help="initialisations per model; the best is kept (default: 1)")
+    fit.add_argument("--seed", type=_seed, default=None,
+                     help="random_state, for a reproducible fit")
+    fit.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
+    fit.add_argument("--out", metavar="MODEL",
+                     help="model file to write (default: DATA's name + .gmm.npz)")
+    fit.set_defaults(handler=_run_fit)
+
+    predict = commands.add_parser(
+        "predict", parents=[common],
+        help="labels or probabilities of a data file under a saved model",
+        description=("Print (or write to --out, .npy or .csv) the most probable "
+                     "component of every row of DATA, or with --proba the "
+                     "probabilities of all components."),
+    )
+    predict.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
+    predict.add_argument("data", metavar="DATA", help="the data file")
+    predict.add_argument("--proba", action="store_true",
+                         help="probabilities of every component instead of labels")
+    predict.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
+    predict.add_argument("--out", metavar="FILE",
+                         help="write .npy or .csv instead of printing")
+    predict.set_defaults(handler=_run_predict)
+
+    info = commands.add_parser(
+        "info", parents=[common], help="describe a saved model",
+        description="Print a model file's settings, fit summary and parameters.",
+    )
+    info.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
+    info.set_defaults(handler=_run_info)
+
+    plot = commands.add_parser(
+        "plot", parents=[common], help="draw a saved model over a data file",
+        description=("Draw MODEL over DATA: a histogram with the mixture density "
+                     "for one feature, points with 1- and 2-sigma ellipses for "
+                     "two, pairwise panels for more (at most 20,000 points, a "
+                     "random subset); or with --trace the log-likelihood per "
+                     "iteration. Needs matplotlib."),
+    )
+    plot.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
+    plot.add_argument("data", metavar="DATA", nargs="?",
+                      help="the data file (not needed with --trace)")
+    plot.add_argument("--out", metavar="FILE", required=True,
+                      help="image to write (.png, .svg, .pdf)")
+    plot.add_argument("--trace", action="store_true",
+                      help="draw the EM trace (lower_bounds_) instead")
+    plot.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
+    plot.set_defaults(handler=_run_plot)
     return parser
+
+
+def _k_range(text):
+    """'K' or 'LO:HI' (inclusive) -> list of int."""
+    parts = text.split(":")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected K or LO:HI, such as 3 or 1:8, got {text!r}") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or values[0] < 1 or values[1] < values[0]:
+        raise argparse.ArgumentTypeError(
+            f"expected K >= 1 or LO:HI with 1 <= LO <= HI, got {text!r}")
+    return list(range(values[0], values[1] + 1))
+
+
+def _covariance_types(text):
+    from fastem._covariance import COVARIANCE_TYPES
+    if text.strip().lower() == "all":
+        return COVARIANCE_TYPES
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in COVARIANCE_TYPES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown covariance type(s) {', '.join(unknown) or repr(text)}; choose "
+            f"from {', '.join(COVARIANCE_TYPES)} or 'all'")
+    return names
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _default_model_path(data):
+    from pathlib import Path
+    return Path(data).name.split(".")[0] + ".gmm.npz"
+
+
+def _run_fit(args):
+    from fastem._cli_data import open_data
+
+    X = open_data(args.data, args.dataset)
+    params = dict(max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
+                  random_state=args.seed)
+    candidates = len(args.n_components) * len(args.covariance_type)
+    if candidates > 1:
+        selection = fastem.select_model(X, n_components=args.n_components,
+                                        covariance_types=args.covariance_type,
+                                        criterion=args.criterion, **params)
+        print(selection)
+        print()
+        gm = selection.best_
+    else:
+        gm = fastem.GaussianMixture(n_components=args.n_components[0],
+                                    covariance_type=args.covariance_type[0], **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(X)
+    print(_model_summary(gm, X))
+    out = args.out or _default_model_path(args.data)
+    gm.save(out)
+    print(f"model written to {out}")
+    return 0
+
+
+def _model_summary(gm, X=None):
+    lines = [f"Gaussian mixture: K = {gm.n_components}, {gm.covariance_type} covariance, "
+             f"{gm.n_features_in_} features",
+             f"  converged: {'yes' if gm.converged_ else 'no'} after {gm.n_iter_} "
+             f"iterations; mean log-likelihood {gm.lower_bound_:.6f}"]
+    if X is not None:
+        lines.append(f"  BIC {gm.bic(X):.3f}  AIC {gm.aic(X):.3f}")
+    lines.append("  weights " + " ".join(f"{w:.4f}" for w in gm.weights_))
+    return "\n".join(lines)
+
+
+def _run_predict(args):
+    from fastem._cli_data import open_data
+
+    gm = fastem.load(args.model)
+    X = open_data(args.data, args.dataset)
+    result = gm.predict_proba(X) if args.proba else gm.predict(X)
+    if args.out is None:
+        if args.proba:
+            np.savetxt(sys.stdout, result, fmt="%.6g", delimiter=",")
+        else:
+            np.savetxt(sys.stdout, result, fmt="%d")
+        return 0
+    if args.out.endswith(".npy"):
+        np.save(args.out, result)
+    elif args.out.endswith(".csv"):
+        np.savetxt(args.out, result, fmt="%.17g" if args.proba else "%d", delimiter=",")
+    else:
+        raise ValueError(f"--out {args.out}: write .npy or .csv")
+    print(f"{'probabilities' if args.proba else 'labels'} of {len(result)} rows "
+          f"written to {args.out}")
+    return 0
+
+
+def _run_plot(args):
+    from fastem._cli_data import open_data
+
+    gm = fastem.load(args.model)
+    if not args.trace and args.data is None:
+        raise ValueError("plot needs DATA (or --trace)")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fastem import plot
+
+    fig = (plot.plot_lower_bounds(gm) if args.trace
+           else plot.plot_mixture(gm, open_data(args.data, args.dataset)))
+    try:
+        fig.savefig(args.out, dpi=120)
+    finally:
+        plt.close(fig)
+    print(f"plot written to {args.out}")
+    return 0
+
+
+def _run_info(args):
+    gm = fastem.load(args.model)
+    print(f"{args.model}")
+    print(_model_summary(gm))
+    params = {k: v for k, v in gm.get_params().items()
+              if not k.endswith("_init") or v is None}
+    print("  settings " + ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())))
+    np.set_printoptions(precision=4, suppress=True)
+    print("  means\n" + "\n".join("    " + line for line in str(gm.means_).splitlines()))
+    print("  covariances\n" + "\n".join(
+        "    " + line for line in str(gm.covariances_).splitlines()))
+    return 0
 
 
 def _fit_over_k(X, max_components, seed, n_init=3):

@@ -1,0 +1,84 @@
+"""Reading the data files the command line takes: .npy, .csv (with or
+without a header row), .h5/.hdf5 (--dataset), .zarr and .parquet. Large
+.npy, HDF5 and Zarr inputs are not loaded: they are handed to the estimator,
+which streams them."""
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = (".npy", ".csv", ".h5", ".hdf5", ".zarr", ".parquet")
+
+
+def _optional(module, extra):
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"reading this file needs {module.split('.')[0]}: "
+                          f"pip install 'fastem[{extra}]'") from None
+
+
+def read_csv(path):
+    """A numeric CSV; a first line that does not parse as numbers is a header."""
+    with open(path) as f:
+        first = f.readline()
+    fields = [field.strip() for field in first.split(",")]
+    try:
+        [float(field) for field in fields]
+        header = 0
+    except ValueError:
+        header = 1
+    try:
+        X = np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a numeric CSV ({exc})") from None
+    if X.size == 0:
+        raise ValueError(f"{path}: no data rows")
+    return X
+
+
+def open_data(path, dataset=None):
+    """What ``GaussianMixture.fit`` should get for the data file ``path``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: unknown data format {suffix or '(no extension)'!r}; "
+                         f"expected one of {', '.join(FORMATS)}")
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if suffix == ".npy":
+        return str(path)  # streamed
+    if suffix == ".csv":
+        return read_csv(path)
+    if suffix in (".h5", ".hdf5"):
+        h5py = _optional("h5py", "io")
+        f = h5py.File(path, "r")
+        names = []
+        f.visititems(lambda name, obj: names.append(name)
+                     if isinstance(obj, h5py.Dataset) else None)
+        if dataset is None:
+            if len(names) != 1:
+                raise ValueError(f"{path} holds {len(names)} datasets "
+                                 f"({', '.join(names[:5])}); choose one with --dataset")
+            dataset = names[0]
+        if dataset not in names:
+            raise ValueError(f"{path} has no dataset {dataset!r}; it has "
+                             f"{', '.join(names) or 'none'}")
+        return f[dataset]
+    if suffix == ".zarr":
+        zarr = _optional("zarr", "io")
+        try:
+            return zarr.open_array(store=str(path), mode="r")
+        except Exception as exc:  # zarr raises several types for a bad store
+            raise ValueError(f"{path}: not a readable Zarr array ({exc})") from None
+    pq = _optional("pyarrow.parquet", "io")
+    table = pq.read_table(path)
+    columns = []
+    for name, column in zip(table.column_names, table.columns):
+        values = column.to_numpy()
+        if values.dtype.kind not in "fiub":
+            raise ValueError(f"{path}: column {name!r} is not numeric ({values.dtype})")
+        columns.append(values.astype(np.float64))
+    if not columns:
+        raise ValueError(f"{path}: no columns")
+    return np.column_stack(columns)

@@ -1,0 +1,144 @@
+"""Model files: a fitted GaussianMixture as an ``.npz`` archive that loads
+without pickle, so loading a file can never run code.
+
+Layout (format version 1): every entry is a plain array.
+
+    fastem_format          "fastem-gaussian-mixture"
+    fastem_format_version  1
+    fastem_version         the fastem that wrote it
+    params_json            JSON of the constructor's scalar parameters
+    param__<name>          each array-valued constructor parameter that is set
+                           (weights_init, means_init, precisions_init)
+    weights_, means_, covariances_, precisions_, precisions_cholesky_,
+    lower_bounds_, converged_, n_iter_, lower_bound_, n_features_in_
+
+A ``random_state`` that is not an int or None (a RandomState instance) is
+saved as None.
+"""
+import json
+import zipfile
+
+import numpy as np
+
+FORMAT = "fastem-gaussian-mixture"
+FORMAT_VERSION = 1
+
+_ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
+_FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_",
+                  "precisions_cholesky_", "lower_bounds_")
+_FITTED_SCALARS = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
+
+
+def save(gm, path):
+    """Write a fitted GaussianMixture to ``path`` (see module doc)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    import fastem
+
+    check_is_fitted(gm)
+    params = gm.get_params()
+    scalars = {}
+    arrays = {}
+    for name, value in params.items():
+        if name in _ARRAY_PARAMS:
+            if value is not None:
+                arrays[f"param__{name}"] = np.asarray(value, dtype=np.float64)
+            continue
+        if name == "random_state" and not (value is None or isinstance(value, int)):
+            value = None
+        if name == "dtype" and value is not None:
+            value = np.dtype(value).name
+        if isinstance(value, np.integer):
+            value = int(value)
+        elif isinstance(value, np.floating):
+            value = float(value)
+        scalars[name] = value
+    for name in _FITTED_ARRAYS:
+        arrays[name] = np.asarray(getattr(gm, name), dtype=np.float64)
+    for name in _FITTED_SCALARS:
+        arrays[name] = np.asarray(getattr(gm, name))
+    with open(path, "wb") as f:  # a file object: np.savez adds no suffix
+        np.savez(f, fastem_format=np.asarray(FORMAT),
+                 fastem_format_version=np.asarray(FORMAT_VERSION),
+                 fastem_version=np.asarray(fastem.__version__),
+                 params_json=np.asarray(json.dumps(scalars)), **arrays)
+
+
+def load(path):
+    """Read a model written by :func:`save`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file is not a fastem model, is truncated or corrupt, or was
+        written by a newer fastem with a format this one does not know.
+    """
+    from fastem._covariance import COVARIANCE_TYPES
+    from fastem._gaussian_mixture import GaussianMixture
+
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"fastem: no such model file: {path}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"fastem: {path} is not a fastem model file "
+                         f"(not a readable .npz archive: {exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"fastem: {path} is not a fastem model file (a bare array)")
+    try:
+        with archive:
+            data = {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ValueError(f"fastem: {path} is corrupt or truncated: {exc}") from None
+    if data.get("fastem_format", np.asarray("")).item() != FORMAT:
+        raise ValueError(f"fastem: {path} is not a fastem model file "
+                         "(no fastem format marker)")
+    version = int(data["fastem_format_version"])
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"fastem: {path} has model format version {version}, written by fastem "
+            f"{data['fastem_version'].item()}; this fastem reads up to version "
+            f"{FORMAT_VERSION}: upgrade fastem"
+        )
+    missing = [name for name in ("params_json",) + _FITTED_ARRAYS + _FITTED_SCALARS
+               if name not in data]
+    if missing:
+        raise ValueError(f"fastem: {path} is incomplete: missing {', '.join(missing)}")
+    try:
+        params = json.loads(data["params_json"].item())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"fastem: {path} has unreadable parameters: {exc}") from None
+    for name in _ARRAY_PARAMS:
+        params[name] = data.get(f"param__{name}")
+    gm = GaussianMixture()
+    unknown = set(params) - set(gm.get_params())
+    if unknown:
+        raise ValueError(f"fastem: {path} has unknown parameters {sorted(unknown)}")
+    gm.set_params(**params)
+    for name in _FITTED_ARRAYS:
+        setattr(gm, name, np.array(data[name], dtype=np.float64))
+    gm.lower_bounds_ = gm.lower_bounds_.tolist()
+    gm.converged_ = bool(data["converged_"])
+    gm.n_iter_ = int(data["n_iter_"])
+    gm.lower_bound_ = float(data["lower_bound_"])
+    gm.n_features_in_ = int(data["n_features_in_"])
+    _check_model(gm, path, COVARIANCE_TYPES)
+    return gm
+
+
+def _check_model(gm, path, covariance_types):
+    K, D = gm.n_components, gm.n_features_in_
+    if gm.covariance_type not in covariance_types:
+        raise ValueError(f"fastem: {path}: unknown covariance_type {gm.covariance_type!r}")
+    shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D),
+             "spherical": (K,)}[gm.covariance_type]
+    expected = {"weights_": (K,), "means_": (K, D), "covariances_": shape,
+                "precisions_": shape, "precisions_cholesky_": shape}
+    for name, want in expected.items():
+        got = getattr(gm, name).shape
+        if got != want:
+            raise ValueError(f"fastem: {path}: {name} has shape {got}, expected {want}")
+        if not np.all(np.isfinite(getattr(gm, name))):
+            raise ValueError(f"fastem: {path}: {name} is not finite")

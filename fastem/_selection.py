@@ -1,0 +1,177 @@
+"""Model selection over the number of components and the covariance type, in
+the spirit of mclust's ``Mclust``: fit every candidate, tabulate BIC, AIC,
+ICL and the log-likelihood, keep the best.
+
+All criteria follow scikit-learn's sign: lower is better.
+
+    BIC = -2 log L + p log n
+    AIC = -2 log L + 2 p
+    ICL = BIC - 2 sum_n log max_k r_nk
+
+ICL (Biernacki, Celeux & Govaert 2000) adds to BIC twice the entropy of the
+maximum-a-posteriori classification, so it prefers components that are well
+separated: BIC counts density components, ICL counts clusters.
+"""
+import math
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+CRITERIA = ("bic", "aic", "icl")
+_COLUMNS = ("n_components", "covariance_type", "log_likelihood", "bic", "aic", "icl",
+            "n_iter", "converged")
+
+# rows per slice when summing over an in-memory array: bounds the
+# (rows, K) responsibilities held at once
+_SLICE_ROWS = 65536
+
+
+def classification_log_likelihood(gm, X):
+    """sum_n log max_k r_nk (<= 0), over X's rows in bounded memory."""
+    from fastem._dask import DaskData
+    from fastem._data import BlockReader
+
+    X = gm._validate_predict_data(X)
+    if isinstance(X, DaskData):
+        import dask.array as da
+        proba = gm._score(X, resp=True)["resp"]
+        return float(da.log(proba.max(axis=1)).sum().compute())
+    if isinstance(X, BlockReader):
+        parts = (block for _, _, block in X.blocks())
+    else:
+        parts = (X[i:i + _SLICE_ROWS] for i in range(0, X.shape[0], _SLICE_ROWS))
+    total = 0.0
+    for rows in parts:
+        resp = gm._score(rows, resp=True)["resp"]
+        total += float(np.log(resp.max(axis=1)).sum())
+    return total
+
+
+class ModelSelection:
+    """The result of :func:`select_model`.
+
+    Attributes
+    ----------
+    best_ : GaussianMixture
+        The fitted candidate with the lowest criterion.
+    criterion : str
+        "bic", "aic" or "icl".
+    table : list of dict
+        One row per candidate, in the order fitted: n_components,
+        covariance_type, log_likelihood (mean per sample), bic, aic, icl,
+        n_iter, converged, and error (None, or why the fit failed; its
+        criteria are then NaN).
+    models_ : dict
+        (n_components, covariance_type) -> fitted GaussianMixture.
+    """
+
+    def __init__(self, table, models, criterion):
+        self.table = table
+        self.models_ = models
+        self.criterion = criterion
+        scores = [row[criterion] for row in table]
+        if all(math.isnan(s) for s in scores):
+            raise ValueError("every candidate failed to fit: "
+                             + "; ".join(f"K={r['n_components']} {r['covariance_type']}: "
+                                         f"{r['error']}" for r in table))
+        best = int(np.nanargmin(scores))
+        self.best_index_ = best
+        row = table[best]
+        self.best_ = models[(row["n_components"], row["covariance_type"])]
+
+    def to_dict(self):
+        """A plain structure (lists, dicts, numbers, strings), e.g. for JSON."""
+        return {"criterion": self.criterion, "best": dict(self.table[self.best_index_]),
+                "table": [dict(row) for row in self.table]}
+
+    def __str__(self):
+        header = (f"  {'K':>3}  {'covariance':<10}  {'loglik/n':>11}  {'BIC':>12}  "
+                  f"{'AIC':>12}  {'ICL':>12}  {'n_iter':>6}  {'converged':>9}")
+        lines = [header]
+        for i, row in enumerate(self.table):
+            mark = "*" if i == self.best_index_ else " "
+            if row["error"] is not None:
+                lines.append(f"{mark} {row['n_components']:>3}  "
+                             f"{row['covariance_type']:<10}  failed: {row['error']}")
+                continue
+            lines.append(
+                f"{mark} {row['n_components']:>3}  {row['covariance_type']:<10}  "
+                f"{row['log_likelihood']:>11.5f}  {row['bic']:>12.3f}  "
+                f"{row['aic']:>12.3f}  {row['icl']:>12.3f}  {row['n_iter']:>6d}  "
+                f"{'yes' if row['converged'] else 'no':>9}")
+        lines.append(f"* minimum {self.criterion.upper()}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def select_model(X, n_components=range(1, 10),
+                 covariance_types=("full", "tied", "diag", "spherical"),
+                 criterion="bic", progress=False, **params):
+    """Fit a GaussianMixture for every number of components and covariance
+    type, and keep the one with the lowest criterion.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features), or any input ``fit`` takes
+        (a .npy path, memmap, HDF5/Zarr dataset, dask array).
+    n_components : iterable of int, default=range(1, 10)
+    covariance_types : iterable of str, default all four
+    criterion : {"bic", "aic", "icl"}, default="bic"
+    progress : bool, default=False
+        Show a progress bar over the candidates (needs tqdm).
+    **params
+        Passed to every ``GaussianMixture`` (random_state, n_init, tol,
+        max_iter, reg_covar, n_threads, ...).
+
+    Returns
+    -------
+    ModelSelection
+        ``.best_`` is the chosen fitted model, ``.table`` the criteria of
+        every candidate; ``print()`` it for a table.
+
+    A candidate whose fit fails (a component collapsing) is kept in the
+    table with its error; ConvergenceWarnings are not raised, the table's
+    "converged" column says it.
+    """
+    from fastem._gaussian_mixture import GaussianMixture
+
+    criterion = str(criterion).lower()
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    ks = [int(k) for k in n_components]
+    if not ks or min(ks) < 1:
+        raise ValueError(f"n_components must be integers >= 1, got {list(n_components)}")
+    types = list(covariance_types)
+    candidates = [(k, t) for t in types for k in ks]
+    iterator = candidates
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(candidates, desc="select_model", unit="model")
+    table, models = [], {}
+    for k, covariance_type in iterator:
+        row = dict.fromkeys(_COLUMNS, float("nan"))
+        row.update(n_components=k, covariance_type=covariance_type, error=None)
+        gm = GaussianMixture(n_components=k, covariance_type=covariance_type, **params)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gm.fit(X)
+        except ValueError as exc:
+            if "covariance_type" in str(exc) and "must be one of" in str(exc):
+                raise
+            row["error"] = " ".join(str(exc).split())
+            row.update(n_iter=0, converged=False)
+            table.append(row)
+            continue
+        n = gm._validate_predict_data(X).shape[0]
+        loglik = gm.score(X) * n
+        p = gm._n_parameters()
+        bic = -2 * loglik + p * math.log(n)
+        row.update(log_likelihood=loglik / n, bic=bic, aic=-2 * loglik + 2 * p,
+                   icl=bic - 2 * classification_log_likelihood(gm, X),
+                   n_iter=int(gm.n_iter_), converged=bool(gm.converged_))
+        table.append(row)
+        models[(k, covariance_type)] = gm
+    return ModelSelection(table, models, criterion)

@@ -1,0 +1,116 @@
+"""fastem fit / predict / info as a user runs them: the real console script
+in a subprocess, on every data format, with one-line errors."""
+import numpy as np
+import pytest
+
+import fastem
+from clitools import run_fastem
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(3)
+    return np.vstack([rng.normal(c, 1.0, (200, 2)) for c in ([0, 0], [6, 0], [0, 6])])
+
+
+def _write(kind, X, tmp_path):
+    if kind == "npy":
+        path = tmp_path / "X.npy"
+        np.save(path, X)
+    elif kind == "csv":
+        path = tmp_path / "X.csv"
+        np.savetxt(path, X, delimiter=",")
+    elif kind == "csv-header":
+        path = tmp_path / "Xh.csv"
+        np.savetxt(path, X, delimiter=",", header="a,b", comments="")
+    elif kind == "h5":
+        h5py = pytest.importorskip("h5py")
+        path = tmp_path / "X.h5"
+        with h5py.File(path, "w") as f:
+            f["data/X"] = X
+    elif kind == "zarr":
+        zarr = pytest.importorskip("zarr")
+        path = tmp_path / "X.zarr"
+        z = zarr.create_array(store=str(path), shape=X.shape, dtype=X.dtype, chunks=(100, 2))
+        z[:] = X
+    elif kind == "parquet":
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+        path = tmp_path / "X.parquet"
+        pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1]}), path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["npy", "csv", "csv-header", "h5", "zarr", "parquet"])
+def test_fit_every_format_gives_the_same_model(kind, blobs, tmp_path):
+    path = _write(kind, blobs, tmp_path)
+    out = tmp_path / "m.gmm.npz"
+    result = run_fastem("fit", path, "-k", 3, "--seed", 0, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "model written to" in result.stdout
+    gm = fastem.load(out)
+    ref = fastem.GaussianMixture(3, random_state=0).fit(blobs)
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-8)
+
+
+def test_fit_range_prints_the_selection_table(blobs, tmp_path):
+    path = _write("npy", blobs, tmp_path)
+    result = run_fastem("fit", path, "-k", "1:4", "--covariance-type", "full,diag",
+                        "--seed", 0, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "* minimum BIC" in result.stdout
+    assert result.stdout.count("full") >= 4 and result.stdout.count("diag") >= 4
+    gm = fastem.load(tmp_path / "X.gmm.npz")  # default name beside the cwd
+    assert gm.n_components == 3
+
+
+def test_predict_and_info(blobs, tmp_path):
+    path = _write("csv", blobs, tmp_path)
+    model = tmp_path / "m.npz"
+    assert run_fastem("fit", path, "-k", 3, "--seed", 0, "--out", model).returncode == 0
+    gm = fastem.load(model)
+    labels = run_fastem("predict", model, path)
+    assert labels.returncode == 0, labels.stderr
+    np.testing.assert_array_equal(np.array(labels.stdout.split(), dtype=int),
+                                  gm.predict(blobs))
+    out = tmp_path / "p.npy"
+    proba = run_fastem("predict", model, path, "--proba", "--out", out)
+    assert proba.returncode == 0, proba.stderr
+    np.testing.assert_allclose(np.load(out), gm.predict_proba(blobs), rtol=1e-12)
+    info = run_fastem("info", model)
+    assert info.returncode == 0 and "K = 3" in info.stdout and "means" in info.stdout
+
+
+def _one_line_error(result, *needles):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_errors_are_one_line(blobs, tmp_path):
+    _one_line_error(run_fastem("fit", tmp_path / "none.npy", "-k", 2), "no such file")
+    bad = blobs.copy()
+    bad[10, 1] = np.nan
+    _one_line_error(run_fastem("fit", _write("npy", bad, tmp_path), "-k", 2), "NaN")
+    _one_line_error(run_fastem("fit", _write("csv", blobs[:2], tmp_path), "-k", 5),
+                    "n_samples")
+    _one_line_error(run_fastem("fit", "data.txt", "-k", 2), "unknown data format")
+    _one_line_error(run_fastem("fit", "X.npy", "-k", "0"), "-k")
+    _one_line_error(run_fastem("fit", "X.npy", "-k", 2, "--no-such"), "unrecognized")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"junk" * 50)
+    _one_line_error(run_fastem("predict", junk, _write("npy", blobs, tmp_path)),
+                    "not a fastem model file")
+    np.save(tmp_path / "wrong.npy", np.zeros((5, 3)))
+    model = tmp_path / "m.npz"
+    run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 2, "--out", model)
+    _one_line_error(run_fastem("predict", model, tmp_path / "wrong.npy"), "features")
+    h5 = _write("h5", blobs, tmp_path)
+    _one_line_error(run_fastem("fit", h5, "-k", 2, "--dataset", "nope"), "no dataset")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run_fastem("--debug", "fit", tmp_path / "none.npy", "-k", 2)
+    assert result.returncode != 0 and "Traceback" in result.stderr

@@ -1,0 +1,124 @@
+"""Model files: save/load round trips exactly, bad files give clear errors,
+and loading never unpickles."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem import GaussianMixture
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return np.vstack([rng.normal(0, 1, (300, 3)), rng.normal(5, 1, (300, 3))])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_round_trip_is_exact(data, covariance_type, tmp_path):
+    gm = GaussianMixture(2, covariance_type=covariance_type, random_state=3,
+                         reg_covar=1e-5, dtype="float32", chunk_size=128).fit(data)
+    path = tmp_path / "model.gmm"
+    gm.save(path)
+    assert path.exists()  # no suffix added
+    back = fastem.load(path)
+    assert back.get_params() == {**gm.get_params(), "dtype": "float32"}
+    for name in ("weights_", "means_", "covariances_", "precisions_",
+                 "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(gm, name))
+    assert back.lower_bounds_ == gm.lower_bounds_
+    assert (back.converged_, back.n_iter_, back.lower_bound_, back.n_features_in_) == \
+        (gm.converged_, gm.n_iter_, gm.lower_bound_, gm.n_features_in_)
+    np.testing.assert_array_equal(back.predict_proba(data), gm.predict_proba(data))
+
+
+def test_init_arrays_are_kept(data, tmp_path):
+    means = np.array([[0.0, 0, 0], [5, 5, 5]])
+    gm = GaussianMixture(2, means_init=means, max_iter=5).fit(data)
+    gm.save(tmp_path / "m.npz")
+    back = fastem.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(back.means_init, means)
+    assert back.weights_init is None
+
+
+def test_unfitted_model_is_refused(tmp_path):
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        GaussianMixture(2).save(tmp_path / "m.npz")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        fastem.load(tmp_path / "none.npz")
+
+
+def test_truncated_file(data, tmp_path):
+    path = tmp_path / "m.npz"
+    GaussianMixture(2, random_state=0).fit(data).save(path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="not a fastem model file|corrupt or truncated"):
+        fastem.load(path)
+
+
+def test_junk_file(tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"\x00\x01junk" * 100)
+    with pytest.raises(ValueError, match="not a fastem model file"):
+        fastem.load(path)
+
+
+def test_foreign_npz(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.arange(3))
+    with pytest.raises(ValueError, match="no fastem format marker"):
+        fastem.load(path)
+
+
+def test_future_version(data, tmp_path):
+    path = tmp_path / "m.npz"
+    GaussianMixture(2, random_state=0).fit(data).save(path)
+    with np.load(path) as f:
+        content = {k: f[k] for k in f.files}
+    content["fastem_format_version"] = np.asarray(99)
+    with open(path, "wb") as f:
+        np.savez(f, **content)
+    with pytest.raises(ValueError, match="format version 99.*upgrade fastem"):
+        fastem.load(path)
+
+
+def test_pickled_content_is_never_loaded(data, tmp_path):
+    # an object array (which would need pickle) in place of the weights
+    path = tmp_path / "m.npz"
+    GaussianMixture(2, random_state=0).fit(data).save(path)
+    with np.load(path) as f:
+        content = {k: f[k] for k in f.files}
+    content["weights_"] = np.array([{"evil": 1}, None], dtype=object)
+    with open(path, "wb") as f:
+        np.savez(f, **content)
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        fastem.load(path)
+
+
+def test_inconsistent_shapes_are_refused(data, tmp_path):
+    path = tmp_path / "m.npz"
+    GaussianMixture(2, random_state=0).fit(data).save(path)
+    with np.load(path) as f:
+        content = {k: f[k] for k in f.files}
+    content["means_"] = np.zeros((3, 3))
+    with open(path, "wb") as f:
+        np.savez(f, **content)
+    with pytest.raises(ValueError, match="means_ has shape"):
+        fastem.load(path)
+
+
+def test_file_is_plain_arrays(data, tmp_path):
+    path = tmp_path / "m.npz"
+    GaussianMixture(2, random_state=0).fit(data).save(path)
+    with zipfile.ZipFile(path) as z:
+        assert all(name.endswith(".npy") for name in z.namelist())
+    with np.load(path, allow_pickle=False) as f:
+        params = json.loads(f["params_json"].item())
+    assert params["n_components"] == 2

@@ -1,0 +1,70 @@
+"""fastem.plot: every figure draws, headless, and saves PNG and SVG."""
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+
+import fastem  # noqa: E402
+from fastem import plot  # noqa: E402
+from clitools import run_fastem  # noqa: E402
+
+
+def _saved(fig, tmp_path, name):
+    import matplotlib.pyplot as plt
+    for ext in ("png", "svg"):
+        path = tmp_path / f"{name}.{ext}"
+        fig.savefig(path)
+        assert path.stat().st_size > 1000
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_mixture_picture_for_each_dimension(d, tmp_path):
+    rng = np.random.default_rng(d)
+    X = np.vstack([rng.normal(0, 1, (300, d)), rng.normal(4, 1, (300, d))])
+    gm = fastem.GaussianMixture(2, random_state=0).fit(X)
+    fig = plot.plot_mixture(gm, X)
+    n_axes = {1: 1, 2: 1, 3: 9}[d]
+    assert len(fig.axes) == n_axes
+    _saved(fig, tmp_path, f"mixture{d}")
+
+
+def test_density_1d_integrates_to_one():
+    # the lecture notes' picture: 1-D two-component mixture
+    rng = np.random.default_rng(0)
+    n1 = rng.binomial(5000, 0.3)
+    X = np.concatenate([rng.normal(1, 2, n1), rng.normal(9, 3, 5000 - n1)])[:, None]
+    gm = fastem.GaussianMixture(2, random_state=0).fit(X)
+    fig = plot.plot_density_1d(gm, X)
+    mixture = [line for line in fig.axes[0].lines if line.get_label() == "mixture"][0]
+    x, y = mixture.get_data()
+    # the drawn density over the data's range holds almost all the mass
+    assert 0.95 < np.trapezoid(y, x) <= 1.0 + 1e-9
+
+
+def test_criterion_and_trace(tmp_path):
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(5, 1, (200, 2))])
+    sel = fastem.select_model(X, n_components=range(1, 4),
+                              covariance_types=("full", "diag"), random_state=0)
+    fig = plot.plot_criterion(sel)
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert "full" in labels and "diag" in labels
+    _saved(fig, tmp_path, "bic")
+    fig = plot.plot_lower_bounds(sel.best_)
+    assert len(fig.axes[0].lines[0].get_xdata()) == sel.best_.n_iter_
+    _saved(fig, tmp_path, "trace")
+
+
+def test_plot_command(tmp_path):
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(5, 1, (200, 2))])
+    np.save(tmp_path / "X.npy", X)
+    model = tmp_path / "m.npz"
+    assert run_fastem("fit", tmp_path / "X.npy", "-k", 2, "--out", model).returncode == 0
+    result = run_fastem("plot", model, tmp_path / "X.npy", "--out", tmp_path / "fig.png")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+    result = run_fastem("plot", model, "--trace", "--out", tmp_path / "trace.svg")
+    assert result.returncode == 0, result.stderr

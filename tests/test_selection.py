@@ -1,0 +1,111 @@
+"""select_model: every candidate fitted, criteria right, the best kept."""
+import math
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem import GaussianMixture
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(1)
+    centers = np.array([[0, 0], [6, 0], [0, 6]])
+    return np.vstack([rng.normal(c, 1.0, (400, 2)) for c in centers])
+
+
+def test_table_and_best(blobs):
+    sel = fastem.select_model(blobs, n_components=range(1, 6),
+                              covariance_types=("full", "spherical"), random_state=0)
+    assert len(sel.table) == 10
+    assert (sel.best_.n_components, sel.best_.covariance_type) in {(3, "full"),
+                                                                 (3, "spherical")}
+    best = sel.table[sel.best_index_]
+    assert best["bic"] == min(row["bic"] for row in sel.table)
+    text = str(sel)
+    assert text.count("\n") == 11 and "* minimum BIC" in text
+
+
+def test_criteria_match_their_definitions(blobs):
+    sel = fastem.select_model(blobs, n_components=[2], covariance_types=["diag"],
+                              random_state=0)
+    row, gm = sel.table[0], sel.best_
+    n = len(blobs)
+    assert row["bic"] == pytest.approx(gm.bic(blobs), rel=1e-12)
+    assert row["aic"] == pytest.approx(gm.aic(blobs), rel=1e-12)
+    assert row["log_likelihood"] == pytest.approx(gm.score(blobs), rel=1e-12)
+    resp = gm.predict_proba(blobs)
+    icl = gm.bic(blobs) - 2 * np.log(resp.max(axis=1)).sum()
+    assert row["icl"] == pytest.approx(icl, rel=1e-12)
+    assert row["icl"] >= row["bic"]
+    assert row["n_iter"] == gm.n_iter_ and row["converged"] == gm.converged_
+    # the same as a plain fit with the same settings
+    ref = GaussianMixture(2, covariance_type="diag", random_state=0).fit(blobs)
+    assert gm.lower_bounds_ == ref.lower_bounds_
+
+
+def test_icl_prefers_separated_clusters():
+    # two overlapping components make one cluster: BIC counts 2, ICL 1
+    rng = np.random.default_rng(2)
+    X = np.concatenate([rng.normal(0, 1, 3000), rng.normal(1.5, 1, 3000)])[:, None]
+    bic = fastem.select_model(X, n_components=range(1, 4), covariance_types=["full"],
+                              random_state=0)
+    icl = fastem.select_model(X, n_components=range(1, 4), covariance_types=["full"],
+                              criterion="icl", random_state=0)
+    assert icl.best_.n_components <= bic.best_.n_components
+
+
+def test_failed_candidates_stay_in_the_table(blobs):
+    sel = fastem.select_model(blobs[:5], n_components=[1, 10], covariance_types=["full"])
+    assert sel.best_.n_components == 1
+    failed = sel.table[1]
+    assert failed["error"] and math.isnan(failed["bic"])
+    assert "failed" in str(sel)
+
+
+def test_bad_arguments(blobs):
+    with pytest.raises(ValueError, match="criterion"):
+        fastem.select_model(blobs, criterion="xyz")
+    with pytest.raises(ValueError, match="n_components"):
+        fastem.select_model(blobs, n_components=[0, 1])
+
+
+def test_to_dict_is_plain(blobs):
+    import json
+    sel = fastem.select_model(blobs, n_components=[1, 2], covariance_types=["tied"],
+                              random_state=0)
+    d = json.loads(json.dumps(sel.to_dict()))
+    assert d["criterion"] == "bic" and len(d["table"]) == 2
+
+
+def test_streamed_input(blobs, tmp_path):
+    path = tmp_path / "X.npy"
+    np.save(path, blobs)
+    a = fastem.select_model(str(path), n_components=[2, 3], covariance_types=["full"],
+                            random_state=0)
+    b = fastem.select_model(blobs, n_components=[2, 3], covariance_types=["full"],
+                            random_state=0)
+    for ra, rb in zip(a.table, b.table):
+        assert ra["bic"] == pytest.approx(rb["bic"], rel=1e-8)
+        assert ra["icl"] == pytest.approx(rb["icl"], rel=1e-8)
+
+
+def test_callback_sees_every_iteration(blobs):
+    seen = []
+    gm = GaussianMixture(3, random_state=0, tol=0.0, max_iter=7,
+                         callback=lambda it, lb, params: seen.append(
+                             (it, lb, params["means"].shape)))
+    gm.fit(blobs)
+    assert [s[0] for s in seen] == list(range(1, 8))
+    assert [s[1] for s in seen] == gm.lower_bounds_
+    assert all(s[2] == (3, 2) for s in seen)
+    gm.partial_fit(blobs[:100])
+    assert seen[-1][0] == 1
+
+
+def test_progress_bar_reports_rows_per_second(blobs, capsys):
+    pytest.importorskip("tqdm")
+    GaussianMixture(2, random_state=0, progress=True, tol=0.0, max_iter=3).fit(blobs)
+    err = capsys.readouterr().err
+    assert "3/3" in err and "rows_per_s" in err
