@@ -206,3 +206,16 @@ def test_precision_cholesky_matches_numpy(n_features):
     covs[2] = -np.eye(n_features)
     covs[3, 0, 0] = np.nan
     assert precision_cholesky(covs, out) == 2
+
+
+def test_denormal_flushing_is_restored_after_a_pass():
+    # the passes flush denormals to zero while they run; the caller's
+    # floating-point state must come back unchanged
+    X, params = make_case("full", np.float64, "C", 300)
+    tiny = np.array([1e-310])
+    assert (tiny * 1.0)[0] > 0
+    run_em_stats(X, params, "full", n_threads=1)
+    Engine("full", 3, 4, CHUNK, 1).score(
+        X, Engine("full", 3, 4, CHUNK, 1).kernel_params(*params, X.dtype),
+        log_likelihood=True)
+    assert (tiny * 1.0)[0] > 0 and (tiny / 2)[0] > 0

@@ -31,6 +31,11 @@ Statistics (float64, flat, per thread; see ``stats_size``)::
                             diag   (K, D)    sum r_k (x-c_k)^2
                             spherical (K,)   sum r_k |x-c_k|^2
 
+Both passes run with denormal numbers flushed to zero (FTZ/DAZ, restored
+afterwards): responsibilities below ~1e-308 (1e-38 in float32) and their
+products then count as 0 instead of costing a microcode assist per
+operation on Intel CPUs (15-25 % of the full-covariance pass there).
+
 c_k are the rows of ``shift`` (tied: every row is c). Sums over one chunk
 are formed in the data's precision (float32 data: float32 partial sums of
 at most one chunk), then added to the float64 totals.
@@ -60,6 +65,8 @@ cdef extern from "fastem_simd.h" nogil:
                           Py_ssize_t K, const double* c, const double* p, double* q)
     void fe_diag_sqdist_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                           Py_ssize_t K, const float* c, const float* p, float* q)
+    unsigned int fe_flush_denormals()
+    void fe_restore_fp_state(unsigned int old)
 
 cdef enum:
     FULL = 0
@@ -505,6 +512,7 @@ def em_pass(
     cdef double* acc
     cdef double* local
     cdef int[1] failed
+    cdef unsigned int fp_state
 
     _check_prec(cov_type, K, D, prec.shape[0])
     thread_stats[:, :] = 0.0
@@ -512,6 +520,7 @@ def em_pass(
         return
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
+        fp_state = fe_flush_denormals()
         xt = _workspace(D, K, ld, &loc[0, 0])
         acc = <double*> malloc(2 * S * sizeof(double))
         if xt == NULL or acc == NULL:
@@ -541,6 +550,7 @@ def em_pass(
             memcpy(&thread_stats[threadid(), 0], acc, S * sizeof(double))
         free(xt)
         free(acc)
+        fe_restore_fp_state(fp_state)
     if failed[0]:
         raise MemoryError("fastem: cannot allocate the per-thread EM buffers; "
                           "use a smaller chunk_size")
@@ -577,12 +587,14 @@ def score_pass(
     cdef floating* row_ll
     cdef floating* row_s
     cdef int[1] failed
+    cdef unsigned int fp_state
 
     _check_prec(cov_type, K, D, prec.shape[0])
     if N == 0:
         return
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
+        fp_state = fe_flush_denormals()
         xt = _workspace(D, K, ld, &loc[0, 0])
         if xt == NULL:
             failed[0] = 1
@@ -617,6 +629,7 @@ def score_pass(
                     for k in range(K):
                         out_resp[start + i, k] = lp[k * ld + i]
         free(xt)
+        fe_restore_fp_state(fp_state)
     if failed[0]:
         raise MemoryError("fastem: cannot allocate the per-thread scoring "
                           "buffers; use a smaller chunk_size")

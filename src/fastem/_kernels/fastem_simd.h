@@ -223,4 +223,20 @@ static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
 FE_DEFINE_DIAG_ALL(fe_diag_sqdist_d, double, fe_diag_block_d, fe_diag_one_d)
 FE_DEFINE_DIAG_ALL(fe_diag_sqdist_f, float, fe_diag_block_f, fe_diag_one_f)
 
+/* Flush denormal results to zero and read denormal inputs as zero in this
+ * thread (x86 MXCSR FTZ and DAZ), returning the previous state. */
+#if defined(__SSE__)
+#include <xmmintrin.h>
+static inline unsigned int fe_flush_denormals(void)
+{
+    unsigned int old = _mm_getcsr();
+    _mm_setcsr(old | 0x8040u);
+    return old;
+}
+static inline void fe_restore_fp_state(unsigned int old) { _mm_setcsr(old); }
+#else
+static inline unsigned int fe_flush_denormals(void) { return 0; }
+static inline void fe_restore_fp_state(unsigned int old) { (void)old; }
+#endif
+
 #endif
