@@ -223,6 +223,9 @@ def build_parser():
     fit.add_argument("--seed", type=_seed, default=None,
                      help="random_state, for a reproducible fit")
     fit.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
+    fit.add_argument("--progress", action="store_true",
+                     help="show progress bars (EM iterations with rows/s; the "
+                          "candidates of a selection); needs tqdm")
     fit.add_argument("--out", metavar="MODEL",
                      help="model file to write (default: DATA's name + .gmm.npz)")
     fit.set_defaults(handler=_run_fit)
@@ -324,13 +327,15 @@ def _run_fit(args):
     if candidates > 1:
         selection = fastem.select_model(X, n_components=args.n_components,
                                         covariance_types=args.covariance_type,
-                                        criterion=args.criterion, **params)
+                                        criterion=args.criterion,
+                                        progress=args.progress, **params)
         print(selection)
         print()
         gm = selection.best_
     else:
         gm = fastem.GaussianMixture(n_components=args.n_components[0],
-                                    covariance_type=args.covariance_type[0], **params)
+                                    covariance_type=args.covariance_type[0],
+                                    progress=args.progress, **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gm.fit(X)

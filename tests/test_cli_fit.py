@@ -114,3 +114,12 @@ def test_errors_are_one_line(blobs, tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = run_fastem("--debug", "fit", tmp_path / "none.npy", "-k", 2)
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_fit_progress_bar(blobs, tmp_path):
+    pytest.importorskip("tqdm")
+    path = _write("npy", blobs, tmp_path)
+    result = run_fastem("fit", path, "-k", 3, "--seed", 0, "--max-iter", 5, "--tol", 0,
+                        "--progress", "--out", tmp_path / "m.npz")
+    assert result.returncode == 0, result.stderr
+    assert "5/5" in result.stderr and "rows_per_s" in result.stderr
