@@ -53,14 +53,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- validation ------------------------------------------------------------
     def _validate_fit_data(self, X):
-        if is_dask_array(X):
-            X = DaskData(X, self._accepted_dtypes())
-            self.n_features_in_ = X.n_features
-            if X.n_samples < 2:
-                raise ValueError(f"Found array with {X.n_samples} sample(s) (shape="
-                                 f"{X.shape}) while a minimum of 2 is required.")
-        elif is_out_of_core(X):
-            X = as_reader(X, self._accepted_dtypes(), self.block_bytes)
+        if is_dask_array(X) or is_out_of_core(X):
+            X = (DaskData(X, self._accepted_dtypes()) if is_dask_array(X)
+                 else as_reader(X, self._accepted_dtypes(), self.block_bytes))
             self.n_features_in_ = X.n_features
             if X.n_samples < 2:
                 raise ValueError(f"Found array with {X.n_samples} sample(s) (shape="

@@ -19,6 +19,7 @@ import numpy as np
 from fastem import _init
 from fastem._covariance import SuffStats
 from fastem._engine import Engine
+from fastem._kernels._openmp import effective_n_threads
 
 
 
@@ -92,14 +93,15 @@ class DaskData:
     def __getitem__(self, key):
         return self.array[key].compute()
 
-    def rows_at(self, indices):
-        """X[indices] (distinct, any order), gathering only those rows."""
-        indices = np.asarray(indices)
-        order = np.argsort(indices)
-        rows = self.array[indices[order]].compute()
-        out = np.empty_like(rows)
-        out[order] = rows
-        return out
+    def take(self, indices):
+        """Rows at sorted indices, gathering only those rows."""
+        return np.ascontiguousarray(self.array[np.asarray(indices)].compute())
+
+    def mean_variance(self):
+        return float(self.array.astype(np.float64).var(axis=0).mean().compute())
+
+    def lloyd_sums(self, centers, chunk_size, n_threads):
+        return self.reduce(_block_lloyd, centers, chunk_size)
 
     def reduce(self, fn, *args, per_block=None):
         """fn(block, *args[, per_block[i]]) for every block, summed in a
@@ -166,15 +168,11 @@ def _block_score(block, kp, spec, output):
     return out
 
 
-def _block_lloyd(block, centers, chunk_size, n_threads):
-    from fastem._kernels import _kmeans
-    n_clusters, n_features = centers.shape
-    n_threads = _worker_threads(n_threads) or 1
-    threads = max(1, min(n_threads, -(-block.shape[0] // chunk_size)))
-    sums = np.empty((threads, 1 + n_clusters + n_clusters * n_features))
-    _kmeans.lloyd_pass(np.ascontiguousarray(block), centers, chunk_size,
-                       np.empty(0, dtype=np.intp), sums)
-    return sums.sum(axis=0)
+def _block_lloyd(block, centers, chunk_size):
+    # a worker's own threads; on the local scheduler (one block at a time)
+    # all of this machine's
+    return _init._lloyd_sums(np.ascontiguousarray(block), centers, chunk_size,
+                             _worker_threads(None) or effective_n_threads(None))
 
 
 def _block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, n_threads):
@@ -228,14 +226,12 @@ def initial_stats(gm, data, random_state):
     K, cov_type = gm.n_components, gm.covariance_type
     engine = gm._engine
     chunk, threads = engine.chunk_size, gm.n_threads
-    n = data.n_samples
     if gm.init_params == "kmeans":
-        centers = kmeans(data, K, random_state, chunk, threads)
+        centers = _init.kmeans(data, K, random_state, chunk, engine.max_threads)
         shift = gm._init_shift(centers)
         return data.reduce(_block_kmeans_stats, centers, cov_type, shift, chunk, threads)
     if gm.init_params == "random":
-        shift = gm._init_shift(np.repeat(
-            np.asarray(data[:1024], dtype=np.float64).mean(axis=0)[np.newaxis], K, 0))
+        shift = gm._random_init_shift(data)
         # drawn here, in row order, as the in-memory fit draws them
         resp = []
         for rows in data.block_rows():
@@ -243,44 +239,8 @@ def initial_stats(gm, data, random_state):
             resp.append(r / r.sum(axis=1)[:, np.newaxis])
         return data.reduce(_block_resp_stats, cov_type, shift, per_block=resp)
     if gm.init_params == "random_from_data":
-        if n > _init.SEEDING_SAMPLE:
-            indices = random_state.permutation(_init.sample_rows(n, K, random_state))
-        else:
-            indices = random_state.choice(n, size=K, replace=False)
-        seeds = data.rows_at(indices)
+        seeds = _init.rows_at(data, _init.seed_row_indices(data, K, random_state))
     else:
-        seeds, _ = _init.kmeans_plusplus(seeding_rows(data, random_state), K, random_state,
-                                         chunk, engine.max_threads)
+        seeds, _ = _init.kmeans_plusplus(_init.seeding_rows(data, random_state), K,
+                                         random_state, chunk, engine.max_threads)
     return _init.sparse_resp_stats(data, cov_type, seeds)
-
-
-def seeding_rows(data, random_state):
-    if data.n_samples <= _init.SEEDING_SAMPLE:
-        return np.ascontiguousarray(data.array.compute())
-    return np.ascontiguousarray(
-        data.array[_init.sample_rows(data.n_samples, _init.SEEDING_SAMPLE,
-                                     random_state)].compute())
-
-
-def kmeans(data, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol=1e-4):
-    """Lloyd's algorithm as distributed passes (see _init.kmeans)."""
-    from fastem._kernels._openmp import effective_n_threads
-    centers, _ = _init.kmeans_plusplus(seeding_rows(data, random_state), n_clusters,
-                                       random_state, chunk_size,
-                                       effective_n_threads(n_threads))
-    tol_abs = float(data.array.astype(np.float64).var(axis=0).mean().compute()) * tol
-    n_features = data.n_features
-    for _ in range(max_iter):
-        total = data.reduce(_block_lloyd, centers, chunk_size, n_threads)
-        counts = total[1:1 + n_clusters]
-        new_centers = centers.copy()
-        filled = counts > 0
-        new_centers[filled] = (total[1 + n_clusters:].reshape(n_clusters, n_features)[filled]
-                               / counts[filled, np.newaxis])
-        shift = float(np.sum((new_centers - centers) ** 2))
-        centers = new_centers
-        if shift <= tol_abs:
-            break
-    return centers
-
-

@@ -17,7 +17,6 @@ in the page cache.
 """
 import mmap
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -66,7 +65,6 @@ class _NpyFile:
                 f"{self.shape} {self.dtype} ({expected} bytes with the header) "
                 f"but the file has {size} bytes"
             )
-        self._local = threading.local()
         self._map = None
         self._populate = True
 
@@ -102,23 +100,18 @@ class _NpyFile:
             except (OSError, AttributeError, ValueError):
                 pass
 
-    def _fd(self):
-        fd = getattr(self._local, "fd", None)
-        if fd is None:
-            fd = self._local.fd = os.open(self.path, os.O_RDONLY)
-        return fd
-
     def read(self, start, stop):
         """Rows start..stop, copied out with positioned reads."""
         out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)
         view = memoryview(out.reshape(-1).view(np.uint8))
         position = self.offset + start * self.row_bytes
         done = 0
-        while done < len(view):
-            n = os.preadv(self._fd(), [view[done:]], position + done)
-            if n <= 0:
-                raise ValueError(f"fastem: {self.path} ended early (truncated file)")
-            done += n
+        with open(self.path, "rb") as f:
+            while done < len(view):
+                n = os.preadv(f.fileno(), [view[done:]], position + done)
+                if n <= 0:
+                    raise ValueError(f"fastem: {self.path} ended early (truncated file)")
+                done += n
         return out
 
 
@@ -193,14 +186,7 @@ class BlockReader:
         self.block_rows = max(1, block_bytes // row_bytes)
         self._checked = set()
 
-    # an array-like surface for the init helpers, which slice rows
-    @property
-    def ndim(self):
-        return 2
-
-    def __len__(self):
-        return self.n_samples
-
+    # the init helpers slice rows (X[:1024])
     def __getitem__(self, key):
         if not isinstance(key, slice):
             raise TypeError("fastem: streamed inputs are read by row slices")
@@ -243,10 +229,9 @@ class BlockReader:
                 what = "NaN" if np.isnan(block[bad]).any() else "infinity"
                 raise ValueError(f"Input {self.name} contains {what} (first at row {row}).")
 
-    def ranges(self, start=0, stop=None, block_rows=None):
-        stop = self.n_samples if stop is None else stop
-        step = block_rows or self.block_rows
-        return [(a, min(a + step, stop)) for a in range(start, stop, step)]
+    def ranges(self):
+        step = self.block_rows
+        return [(a, min(a + step, self.n_samples)) for a in range(0, self.n_samples, step)]
 
     def blocks(self):
         """Yield (start, stop, block) over all rows; the next block is read in

@@ -10,7 +10,6 @@ from fastem import _covariance as cov
 from fastem import _init
 from fastem._base import BaseMixture
 from fastem import _dask
-from fastem._data import BlockReader
 from fastem._engine import Engine
 
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -294,9 +293,7 @@ class GaussianMixture(BaseMixture):
 
             stats = _init.stats_from_resp(X, self.covariance_type, kmeans_resp, shift)
         elif self.init_params == "random":
-            shift = self._init_shift(
-                np.repeat(np.asarray(X[:1024], dtype=np.float64).mean(axis=0)[np.newaxis], K, 0)
-            )
+            shift = self._random_init_shift(X)
 
             def random_resp(start, stop, rows):
                 resp = random_state.uniform(size=(stop - start, K))
@@ -305,13 +302,7 @@ class GaussianMixture(BaseMixture):
             stats = _init.stats_from_resp(X, self.covariance_type, random_resp, shift)
         else:
             if self.init_params == "random_from_data":
-                if isinstance(X, BlockReader) and n_samples > _init.SEEDING_SAMPLE:
-                    # a permutation of all rows would be O(N) memory
-                    indices = random_state.permutation(
-                        _init.sample_rows(n_samples, K, random_state))
-                else:
-                    indices = random_state.choice(n_samples, size=K, replace=False)
-                seeds = _init.rows_at(X, indices)
+                seeds = _init.rows_at(X, _init.seed_row_indices(X, K, random_state))
             else:
                 engine = self._engine
                 seeds, _ = _init.kmeans_plusplus(_init.seeding_rows(X, random_state), K,
@@ -336,6 +327,12 @@ class GaussianMixture(BaseMixture):
                                                                self.covariance_type)
             covariances = cov.covariances_from_cholesky(prec_chol, self.covariance_type)
         return weights, means, covariances, prec_chol
+
+    def _random_init_shift(self, X):
+        """Statistics shift of init_params="random": the mean of the first
+        rows, for every component."""
+        first = np.asarray(X[:1024], dtype=np.float64).mean(axis=0)
+        return self._init_shift(np.repeat(first[np.newaxis], self.n_components, 0))
 
     def _init_shift(self, centers):
         if self.covariance_type == "tied":

@@ -50,18 +50,36 @@ def sample_rows(n_samples, size, random_state):
     return np.sort(random_state.choice(picked, size, replace=False))
 
 
+def _streamed(X):
+    """Whether X is read in parts (a BlockReader or a DaskData: both have
+    ``blocks`` and can ``take`` sorted rows) rather than an in-memory array."""
+    return hasattr(X, "blocks")
+
+
 def seeding_rows(X, random_state):
     """The rows k-means++ seeds from: X itself in memory, else a subsample
     (all rows, in order, when there are at most SEEDING_SAMPLE)."""
-    if not isinstance(X, BlockReader):
+    if not _streamed(X):
         return X
     if X.n_samples <= SEEDING_SAMPLE:
-        return X.read(0, X.n_samples)
+        return X.take(np.arange(X.n_samples))
     return X.take(sample_rows(X.n_samples, SEEDING_SAMPLE, random_state))
+
+
+def seed_row_indices(X, n_components, random_state):
+    """Rows for init_params="random_from_data": scikit-learn's draw, or on
+    large streamed data one in O(K) memory (a permutation of all rows
+    would be O(N))."""
+    n_samples = X.shape[0]
+    if _streamed(X) and n_samples > SEEDING_SAMPLE:
+        return random_state.permutation(sample_rows(n_samples, n_components, random_state))
+    return random_state.choice(n_samples, size=n_components, replace=False)
 
 
 def mean_variance(X):
     """Mean over features of the per-feature variance, in blocks (Chan et al.)."""
+    if hasattr(X, "mean_variance"):  # a DaskData: on the cluster
+        return X.mean_variance()
     n, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
     for start, stop, rows in iter_blocks(X):
         block = np.asarray(rows, dtype=np.float64)
@@ -141,6 +159,8 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
 def _lloyd_sums(X, centers, chunk_size, n_threads):
     """Per-cluster counts and coordinate sums of a Lloyd pass, over the whole
     of an array or block by block."""
+    if hasattr(X, "lloyd_sums"):  # a DaskData: on the cluster
+        return X.lloyd_sums(centers, chunk_size, n_threads)
     n_clusters, n_features = centers.shape
     no_labels = np.empty(0, dtype=np.intp)
     total = None
@@ -235,8 +255,8 @@ def block_gram(rows):
 
 
 def rows_at(X, indices):
-    """X[indices] (any order, distinct) for an array or a BlockReader."""
-    if not isinstance(X, BlockReader):
+    """X[indices] (any order, distinct) for an array or streamed data."""
+    if not _streamed(X):
         return np.asarray(X[indices])
     order = np.argsort(indices)
     rows = X.take(np.asarray(indices)[order])

@@ -18,6 +18,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from fastem._covariance import COVARIANCE_TYPES
+
 CRITERIA = ("bic", "aic", "icl")
 _COLUMNS = ("n_components", "covariance_type", "log_likelihood", "bic", "aic", "icl",
             "n_iter", "converged")
@@ -28,11 +30,11 @@ _SLICE_ROWS = 65536
 
 
 def classification_log_likelihood(gm, X):
-    """sum_n log max_k r_nk (<= 0), over X's rows in bounded memory."""
+    """sum_n log max_k r_nk (<= 0), over X's rows in bounded memory; X as
+    ``gm._validate_predict_data`` returns it."""
     from fastem._dask import DaskData
     from fastem._data import BlockReader
 
-    X = gm._validate_predict_data(X)
     if isinstance(X, DaskData):
         import dask.array as da
         proba = gm._score(X, resp=True)["resp"]
@@ -144,6 +146,10 @@ def select_model(X, n_components=range(1, 10),
     if not ks or min(ks) < 1:
         raise ValueError(f"n_components must be integers >= 1, got {list(n_components)}")
     types = list(covariance_types)
+    unknown = [t for t in types if t not in COVARIANCE_TYPES]
+    if unknown:
+        raise ValueError(f"covariance_types must be among {COVARIANCE_TYPES}, "
+                         f"got {unknown}")
     candidates = [(k, t) for t in types for k in ks]
     iterator = candidates
     if progress:
@@ -159,18 +165,17 @@ def select_model(X, n_components=range(1, 10),
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 gm.fit(X)
         except ValueError as exc:
-            if "covariance_type" in str(exc) and "must be one of" in str(exc):
-                raise
             row["error"] = " ".join(str(exc).split())
             row.update(n_iter=0, converged=False)
             table.append(row)
             continue
-        n = gm._validate_predict_data(X).shape[0]
-        loglik = gm.score(X) * n
+        data = gm._validate_predict_data(X)  # once: a dask array is persisted
+        n = data.shape[0]
+        loglik = gm._total_log_likelihood(data)
         p = gm._n_parameters()
         bic = -2 * loglik + p * math.log(n)
         row.update(log_likelihood=loglik / n, bic=bic, aic=-2 * loglik + 2 * p,
-                   icl=bic - 2 * classification_log_likelihood(gm, X),
+                   icl=bic - 2 * classification_log_likelihood(gm, data),
                    n_iter=int(gm.n_iter_), converged=bool(gm.converged_))
         table.append(row)
         models[(k, covariance_type)] = gm

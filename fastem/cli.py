@@ -45,26 +45,23 @@ _FAITHFUL_AXIS_LABELS = (
 )
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number(convert, valid, requirement):
+    """An argparse type: text -> convert(text), which must satisfy valid."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {'integer' if convert is int else 'number'}: {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+    return parse
 
 
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer: {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(
-            f"must be between 0 and 2**32 - 1, got {value}"
-        )
-    return value
+_positive_int = _number(int, lambda v: v >= 1, "at least 1")
+_seed = _number(int, lambda v: 0 <= v < 2**32, "between 0 and 2**32 - 1")
+_nonnegative_float = _number(float, lambda v: v >= 0, ">= 0")
 
 
 def _workload_names(text):
@@ -300,16 +297,6 @@ def _covariance_types(text):
             f"unknown covariance type(s) {', '.join(unknown) or repr(text)}; choose "
             f"from {', '.join(COVARIANCE_TYPES)} or 'all'")
     return names
-
-
-def _nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
 
 
 def _default_model_path(data):

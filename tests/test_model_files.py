@@ -10,6 +10,15 @@ import fastem
 from fastem import GaussianMixture
 
 
+def _rewrite(path, **changes):
+    """Replace entries of a saved model file, as a tampered file would."""
+    with np.load(path) as f:
+        content = {k: f[k] for k in f.files}
+    content.update(changes)
+    with open(path, "wb") as f:
+        np.savez(f, **content)
+
+
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)
@@ -80,11 +89,7 @@ def test_foreign_npz(tmp_path):
 def test_future_version(data, tmp_path):
     path = tmp_path / "m.npz"
     GaussianMixture(2, random_state=0).fit(data).save(path)
-    with np.load(path) as f:
-        content = {k: f[k] for k in f.files}
-    content["fastem_format_version"] = np.asarray(99)
-    with open(path, "wb") as f:
-        np.savez(f, **content)
+    _rewrite(path, fastem_format_version=np.asarray(99))
     with pytest.raises(ValueError, match="format version 99.*upgrade fastem"):
         fastem.load(path)
 
@@ -93,11 +98,7 @@ def test_pickled_content_is_never_loaded(data, tmp_path):
     # an object array (which would need pickle) in place of the weights
     path = tmp_path / "m.npz"
     GaussianMixture(2, random_state=0).fit(data).save(path)
-    with np.load(path) as f:
-        content = {k: f[k] for k in f.files}
-    content["weights_"] = np.array([{"evil": 1}, None], dtype=object)
-    with open(path, "wb") as f:
-        np.savez(f, **content)
+    _rewrite(path, weights_=np.array([{"evil": 1}, None], dtype=object))
     with pytest.raises(ValueError, match="corrupt or truncated"):
         fastem.load(path)
 
@@ -105,11 +106,7 @@ def test_pickled_content_is_never_loaded(data, tmp_path):
 def test_inconsistent_shapes_are_refused(data, tmp_path):
     path = tmp_path / "m.npz"
     GaussianMixture(2, random_state=0).fit(data).save(path)
-    with np.load(path) as f:
-        content = {k: f[k] for k in f.files}
-    content["means_"] = np.zeros((3, 3))
-    with open(path, "wb") as f:
-        np.savez(f, **content)
+    _rewrite(path, means_=np.zeros((3, 3)))
     with pytest.raises(ValueError, match="means_ has shape"):
         fastem.load(path)
 
