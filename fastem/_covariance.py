@@ -142,9 +142,29 @@ def _strict_upper_mask(n_features):
     return mask
 
 
+@functools.lru_cache(maxsize=16)
+def _upper_ones(n_features):
+    """1.0 on and above the diagonal, 0.0 below: multiplying by it is
+    np.triu without building the mask on every call."""
+    ones = np.triu(np.ones((n_features, n_features)))
+    ones.flags.writeable = False
+    return ones
+
+
+def _diagonals(a):
+    """Writeable view of the diagonals of a C-contiguous (..., D, D) array:
+    every (D + 1)-th element of each matrix (the per-iteration M-step is
+    small enough for fancy indexing's cost to show)."""
+    n = a.shape[-1]
+    return a.reshape(*a.shape[:-2], n * n)[..., ::n + 1]
+
+
 def _add_to_diagonal(a, value):
-    idx = np.arange(a.shape[-1])
-    a[..., idx, idx] += value
+    if a.flags.c_contiguous:
+        _diagonals(a)[...] += value
+    else:
+        idx = np.arange(a.shape[-1])
+        a[..., idx, idx] += value
     return a
 
 
@@ -259,7 +279,9 @@ def covariances_from_cholesky(prec_chol, covariance_type):
 def log_det_cholesky(prec_chol, covariance_type, n_features):
     """log det U_k per component (tied/spherical broadcast as scikit-learn)."""
     if covariance_type == "full":
-        return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
+        diag = (_diagonals(prec_chol) if prec_chol.flags.c_contiguous
+                else np.diagonal(prec_chol, axis1=1, axis2=2))
+        return np.add.reduce(np.log(diag), axis=1)
     if covariance_type == "tied":
         return np.sum(np.log(np.diag(prec_chol)))
     if covariance_type == "diag":
@@ -294,8 +316,11 @@ class KernelParams:
         self.covariance_type = covariance_type
         self.n_components, self.n_features = n_components, n_features
         # log 0 = -inf marks an empty component (exp gives exactly 0)
-        log_weights = np.full(n_components, -np.inf)
-        np.log(weights, out=log_weights, where=weights > 0)
+        if weights.all():
+            log_weights = np.log(weights)
+        else:
+            log_weights = np.full(n_components, -np.inf)
+            np.log(weights, out=log_weights, where=weights > 0)
         self.log_const = np.ascontiguousarray(
             log_weights
             - 0.5 * n_features * math.log(2 * math.pi)
@@ -320,7 +345,7 @@ class KernelParams:
             # diagonal and in the padding (see _em.pyx)
             prec = np.zeros((n_components, n_features, _em.tri_stride(n_features)),
                             dtype=dtype)
-            prec[:, :, :n_features] = np.triu(prec_chol)
+            np.multiply(prec_chol, _upper_ones(n_features), out=prec[:, :, :n_features])
             self.prec = prec.reshape(-1)
         else:
             self.prec = np.ascontiguousarray(np.ravel(prec_chol), dtype=dtype)

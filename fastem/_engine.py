@@ -82,10 +82,9 @@ class Engine:
             params.shift, params.cov_code, self._chunk_for(n_samples),
             thread_stats,
         )
-        # fixed order: thread 0, 1, ...
-        flat = thread_stats[0].copy()
-        for row in thread_stats[1:]:
-            flat += row
+        # fixed order: thread 0, 1, ... (a reduction over the leading axis
+        # of a C-contiguous array adds the rows in turn)
+        flat = np.add.reduce(thread_stats, axis=0)
         return SuffStats.from_flat(self.covariance_type, n_samples, flat, params.shift64)
 
     def score(self, X, params, log_likelihood=False, resp=False, labels=False,

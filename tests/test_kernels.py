@@ -208,6 +208,30 @@ def test_precision_cholesky_matches_numpy(n_features):
     assert precision_cholesky(covs, out) == 2
 
 
+@pytest.mark.parametrize("n_features", [1, 3, 9])
+def test_kernel_layout_reads_only_the_upper_triangle_of_any_layout(n_features):
+    # the per-iteration packing takes shortcuts for C-contiguous factors;
+    # a Fortran-ordered factor with garbage below the diagonal must give the
+    # same kernel parameters as the clean triangular one
+    from fastem._covariance import KernelParams, _add_to_diagonal
+    rng = np.random.default_rng(n_features)
+    weights, means, U = random_params(rng, "full", 3, n_features)
+    dirty = np.asfortranarray(U + np.tril(rng.normal(size=U.shape), -1))
+    clean = KernelParams(weights, means, U, "full", np.float64)
+    other = KernelParams(weights, means, dirty, "full", np.float64)
+    np.testing.assert_array_equal(other.prec, clean.prec)
+    np.testing.assert_array_equal(other.log_const, clean.log_const)
+    expected = np.log(weights) - 0.5 * n_features * np.log(2 * np.pi) + np.array(
+        [np.log(np.diag(u)).sum() for u in U])
+    np.testing.assert_allclose(clean.log_const, expected, rtol=1e-14)
+    # adding to the diagonals: contiguous and strided alike
+    a = rng.normal(size=(3, n_features, n_features))
+    b = np.array(a, order="F")  # a copy, even where a is both C and F ordered
+    expected = a + 0.5 * np.eye(n_features)
+    np.testing.assert_array_equal(_add_to_diagonal(a, 0.5), expected)
+    np.testing.assert_array_equal(_add_to_diagonal(b, 0.5), expected)
+
+
 def test_denormal_flushing_is_restored_after_a_pass():
     # the passes flush denormals to zero while they run; the caller's
     # floating-point state must come back unchanged
