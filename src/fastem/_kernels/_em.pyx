@@ -136,7 +136,17 @@ cdef void _load_chunk(
 ) noexcept nogil:
     cdef Py_ssize_t i, j, D = X.shape[1]
     cdef const floating* x
-    if contiguous:
+    if contiguous and D == 1:
+        # a column is the rows themselves (a fifth of the 1-D pass when
+        # copied element by element)
+        memcpy(xt, &X[start, 0], n * sizeof(floating))
+    elif contiguous and D == 2:
+        # two streams with a constant stride, which the compiler vectorises
+        x = &X[start, 0]
+        for i in range(n):
+            xt[i] = x[2 * i]
+            xt[ld + i] = x[2 * i + 1]
+    elif contiguous:
         # read whole rows, write D streams: fast for the small D where the
         # copy is a noticeable share of the work
         x = &X[start, 0]
