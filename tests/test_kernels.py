@@ -63,11 +63,12 @@ def test_em_pass_matches_reference(covariance_type, dtype, order, n_samples):
         assert_close(stats.s2, s2, dtype)
 
 
-@pytest.mark.parametrize("n_features", [1, 3, 7, 8, 9, 12, 16, 17])
+@pytest.mark.parametrize("n_features", [1, 2, 3, 7, 8, 9, 12, 16, 17])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_full_pass_matches_reference_across_register_block_edges(n_features, dtype):
     # the blocked loops work on 2, 4 or 8 output coordinates and 4 x 4
-    # feature blocks: dimensions on and off those multiples
+    # feature blocks: dimensions on and off those multiples (and 1 and 2
+    # features have their own chunk copies)
     X, params = make_case("full", dtype, "C", 2 * CHUNK + 3, n_features=n_features,
                           seed=n_features)
     stats, kp = run_em_stats(X, params, "full")
