@@ -851,19 +851,24 @@ def measure_memory(problem, timeout=900):
 
 # -- machine information -----------------------------------------------------------------
 def _cpuinfo():
-    model, flags = None, []
+    """(model name, "family F model M" or None, flags) of the first CPU."""
+    fields, flags = {}, []
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
                 key = key.strip()
-                if key == "model name" and model is None:
-                    model = value.strip()
+                if key in ("model name", "cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
                 elif key in ("flags", "Features") and not flags:
                     flags = value.split()
     except OSError:
         pass
-    return model or platform.processor() or "unknown", flags
+    model = fields.get("model name") or platform.processor() or "unknown"
+    # the model name alone ("AMD EPYC") does not tell CPU generations apart
+    family = (f"family {fields['cpu family']} model {fields['model']}"
+              if "cpu family" in fields and "model" in fields else None)
+    return model, family, flags
 
 
 def _package_version(*names):
@@ -884,7 +889,7 @@ def machine_info():
     import sklearn
     import sklearn.mixture  # noqa: F401
 
-    model, flags = _cpuinfo()
+    model, family, flags = _cpuinfo()
     usable = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
               else os.cpu_count())
     cpu_max = None
@@ -897,6 +902,7 @@ def machine_info():
                             "TBB_", "FASTEM_"))}
     return {
         "cpu_model": model,
+        "cpu_family_model": family,
         "cpu_flags": " ".join(flags),
         "simd": [f for f in flags if f.startswith(("sse4", "avx", "fma", "asimd", "sve"))],
         "logical_cpus": os.cpu_count(),
@@ -1160,7 +1166,9 @@ def format_result(result):
     machine = result["machine"]
     lines.append(f"fastem bench, {mode}, {result['iterations']} EM iterations from a fixed "
                  f"init, marginal seconds per iteration, median of {result['rounds']} rounds")
-    lines.append(f"{machine['cpu_model']}, {machine['usable_cpus']} usable CPUs, fastem "
+    family = machine.get("cpu_family_model")
+    lines.append(f"{machine['cpu_model']}{f' ({family})' if family else ''}, "
+                 f"{machine['usable_cpus']} usable CPUs, fastem "
                  f"{machine['fastem_threads']} threads (OpenMP "
                  f"{'on' if machine['fastem_openmp'] else 'off'})")
     lines.append("")
@@ -1282,6 +1290,10 @@ def machine_differences(result, baseline):
                 "openblas_coretype"):
         if a.get(key) != b.get(key):
             diffs.append(f"{key}: baseline {b.get(key)!r}, now {a.get(key)!r}")
+    # older results do not record it
+    key = "cpu_family_model"
+    if a.get(key) and b.get(key) and a[key] != b[key]:
+        diffs.append(f"{key}: baseline {b[key]!r}, now {a[key]!r}")
     return diffs
 
 

@@ -51,8 +51,8 @@ def test_bench_runs_and_saves(saved):
     assert entry["multiple_of_ideal"] > 0
 
     machine = data["machine"]
-    for key in ("cpu_model", "cpu_flags", "usable_cpus", "fastem_threads",
-                "fastem_openmp", "threadpools", "versions"):
+    for key in ("cpu_model", "cpu_family_model", "cpu_flags", "usable_cpus",
+                "fastem_threads", "fastem_openmp", "threadpools", "versions"):
         assert key in machine
     assert data["roofline"]["dgemm_gflops_per_core"] > 0
     assert data["memory"]["workload"] == "W5"
@@ -142,6 +142,20 @@ def test_not_a_result(tmp_path, capsys):
     bogus.write_text('{"hello": 1}')
     assert cli.main(["bench", "--load", str(bogus)]) == 1
     assert "not a fastem bench result" in capsys.readouterr().err
+
+
+def test_machine_differences_name_the_cpu_generation(saved):
+    # two CPUs of one model name ("AMD EPYC") are told apart by family/model;
+    # a result that does not record it is not called different
+    _, out = saved
+    data = json.loads(out.read_text())
+    other = json.loads(out.read_text())
+    assert _bench.machine_differences(data, other) == []
+    other["machine"]["cpu_family_model"] = "family 99 model 1"
+    diffs = _bench.machine_differences(data, other)
+    assert len(diffs) == 1 and "family 99 model 1" in diffs[0]
+    other["machine"].pop("cpu_family_model")
+    assert _bench.machine_differences(data, other) == []
 
 
 def test_threshold_rule():
