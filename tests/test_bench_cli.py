@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from fastem import _bench, cli
 from clitools import run_fastem as run
@@ -165,3 +166,18 @@ def test_threshold_rule():
     assert _bench.auto_threshold(quiet, quiet) == _bench.THRESHOLD_FLOOR
     assert _bench.auto_threshold(quiet, noisy) == pytest.approx(_bench.THRESHOLD_K * 0.3)
     assert _bench.auto_threshold(very_noisy, quiet) == _bench.THRESHOLD_CAP
+
+
+def test_pass_scaling_times_the_pass_on_one_and_all_threads():
+    w = _bench.select_workloads(["W1"], quick=True)[0]
+    problem = _bench.make_problem(w)
+    model = _bench.make_estimator("fastem", problem, max_iter=1)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(problem.X)
+    out = _bench.time_pass_scaling(problem, {"fastem": model}, repeats=2)
+    assert out["threads"] == w.threads and out["repeats"] == 2
+    assert out["one_thread_s"] > 0 and out["all_threads_s"] > 0
+    assert out["speedup"] == pytest.approx(out["one_thread_s"] / out["all_threads_s"])
+    derived = _bench._derived({"W1": {"libraries": {"fastem": {"s_per_iter": 1.0}},
+                                      "threads": w.threads, "pass_scaling": out}})
+    assert [v for k, v in derived.items() if "pass alone" in k] == [out["speedup"]]
