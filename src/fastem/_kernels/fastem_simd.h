@@ -58,12 +58,75 @@
 typedef double fe_vd __attribute__((vector_size(FE_VBYTES), aligned(8), may_alias));
 typedef float fe_vf __attribute__((vector_size(FE_VBYTES), aligned(4), may_alias));
 
+/* Lane sums of n vectors (n a power of two, at least the lane count L):
+ * out[i] = sum of the lanes of v[i]; v is overwritten. A lane-by-lane sum
+ * costs L - 1 scalar additions per vector, which for the scatter's 16
+ * accumulators per 4 x 4 block and chunk was 40 % of its time in float32.
+ * Instead vectors are merged in pairs: each vector holds G = L / s groups
+ * of s lanes, every group partial sums of one v[i]; adding the first
+ * halves of the groups of a and b (a's groups first) to their second
+ * halves gives one vector of 2G groups of s / 2. After log2 L rounds every
+ * lane is a whole sum, in the order of v. The shuffle masks are constant
+ * expressions, so each shuffle is one two-source permute instruction. */
+#define FE_HS_SRC(l, s, L)                                                     \
+    ((l) / ((s) / 2) < (L) / (s)                                               \
+         ? (l) / ((s) / 2) * (s) + (l) % ((s) / 2)                             \
+         : (L) + ((l) / ((s) / 2) - (L) / (s)) * (s) + (l) % ((s) / 2))
+#define FE_HS_LO(l, s, L) FE_HS_SRC(l, s, L)
+#define FE_HS_HI(l, s, L) (FE_HS_SRC(l, s, L) + (s) / 2)
+#define FE_LANES2(f, s, L) f(0, s, L), f(1, s, L)
+#define FE_LANES4(f, s, L) FE_LANES2(f, s, L), f(2, s, L), f(3, s, L)
+#define FE_LANES8(f, s, L)                                                     \
+    FE_LANES4(f, s, L), f(4, s, L), f(5, s, L), f(6, s, L), f(7, s, L)
+#define FE_LANES16(f, s, L)                                                    \
+    FE_LANES8(f, s, L), f(8, s, L), f(9, s, L), f(10, s, L), f(11, s, L),      \
+    f(12, s, L), f(13, s, L), f(14, s, L), f(15, s, L)
+#if FE_VBYTES == 64
+#define FE_LANES_D FE_LANES8
+#define FE_LANES_F FE_LANES16
+#elif FE_VBYTES == 32
+#define FE_LANES_D FE_LANES4
+#define FE_LANES_F FE_LANES8
+#else
+#define FE_LANES_D FE_LANES2
+#define FE_LANES_F FE_LANES4
+#endif
+
+/* one round of merges for groups of s lanes (a no-op when s > L) */
+#define FE_HS_ROUND(V, M, LANES, L, s, v, m)                                   \
+    if ((s) <= (L)) {                                                          \
+        const M lo = {LANES(FE_HS_LO, s, L)}, hi = {LANES(FE_HS_HI, s, L)};    \
+        for (int i = 0; i < (m) / 2; i++)                                      \
+            (v)[i] = __builtin_shuffle((v)[2 * i], (v)[2 * i + 1], lo)         \
+                     + __builtin_shuffle((v)[2 * i], (v)[2 * i + 1], hi);      \
+        (m) /= 2;                                                              \
+    }
+
+#define FE_DEFINE_HSUM(NAME, T, V, M, LANES)                                   \
+static inline void NAME(V *v, int n, T *out)                                   \
+{                                                                              \
+    enum { L = (int)(sizeof(V) / sizeof(T)) };                                 \
+    int m = n;                                                                 \
+    FE_HS_ROUND(V, M, LANES, L, 16, v, m)                                      \
+    FE_HS_ROUND(V, M, LANES, L, 8, v, m)                                       \
+    FE_HS_ROUND(V, M, LANES, L, 4, v, m)                                       \
+    FE_HS_ROUND(V, M, LANES, L, 2, v, m)                                       \
+    for (int i = 0; i < m; i++)                                                \
+        for (int l = 0; l < L; l++)                                            \
+            out[i * L + l] = v[i][l];                                          \
+}
+
+typedef long long fe_md __attribute__((vector_size(FE_VBYTES)));
+typedef int fe_mf __attribute__((vector_size(FE_VBYTES)));
+FE_DEFINE_HSUM(fe_hsum_d, double, fe_vd, fe_md, FE_LANES_D)
+FE_DEFINE_HSUM(fe_hsum_f, float, fe_vf, fe_mf, FE_LANES_F)
+
 /* S[a][b] = sum_n w_a[n] (x_b[n] - c_b) for a 4 x 4 block: w_a = w + a * ld,
  * x_b = x + b * ld, the differences formed as x is loaded; as FE_GRAM_ROWS
  * rows of the block at a time (4 x 4 = 16 vector accumulators with
  * AVX-512's 32 registers, 2 x 4 otherwise); each loaded vector is used 4
  * (or 2) times from its register. */
-#define FE_DEFINE_GRAM4(NAME, T, V)                                            \
+#define FE_DEFINE_GRAM4(NAME, T, V, HSUM)                                      \
 static inline void NAME(const T *w, const T *x, const T *c, ptrdiff_t ld,      \
                         ptrdiff_t P, T *out)                                   \
 {                                                                              \
@@ -87,18 +150,12 @@ static inline void NAME(const T *w, const T *x, const T *c, ptrdiff_t ld,      \
                 for (int b = 0; b < 4; b++)                                    \
                     acc[a][b] += wv[a] * e[b];                                 \
         }                                                                      \
-        for (int a = 0; a < R; a++)                                            \
-            for (int b = 0; b < 4; b++) {                                      \
-                T s = 0;                                                       \
-                for (int l = 0; l < L; l++)                                    \
-                    s += acc[a][b][l];                                         \
-                out[(a0 + a) * 4 + b] = s;                                     \
-            }                                                                  \
+        HSUM(&acc[0][0], R * 4, out + a0 * 4);                                 \
     }                                                                          \
 }
 
-FE_DEFINE_GRAM4(fe_gram4_d, double, fe_vd)
-FE_DEFINE_GRAM4(fe_gram4_f, float, fe_vf)
+FE_DEFINE_GRAM4(fe_gram4_d, double, fe_vd, fe_hsum_d)
+FE_DEFINE_GRAM4(fe_gram4_f, float, fe_vf, fe_hsum_f)
 
 /* q[n] = |y_n|^2 with y_j = sum_{i <= j} (x_i[n] - mu_i) U[i * ldu + j], the
  * differences formed as x is loaded. U is upper triangular, row-major with

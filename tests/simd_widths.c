@@ -1,0 +1,72 @@
+/* The vector-extension kernels of fastem_simd.h against plain loops, for
+ * whatever vector width this file is compiled for (test_simd_widths.py
+ * builds it for AVX-512, AVX2 and SSE2). Prints one line per failure and
+ * exits non-zero if there was any. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "fastem_simd.h"
+
+static double uniform(void) { return rand() / (double)RAND_MAX - 0.5; }
+
+#define CHECK_HSUM(NAME, T, V, TOL)                                            \
+    do {                                                                       \
+        enum { L = (int)(sizeof(V) / sizeof(T)) };                             \
+        for (int n = L < 8 ? 8 : L; n <= 16; n *= 2) {                         \
+            V v[16];                                                           \
+            T out[16];                                                         \
+            double ref[16];                                                    \
+            for (int i = 0; i < n; i++) {                                      \
+                ref[i] = 0;                                                    \
+                for (int l = 0; l < L; l++) {                                  \
+                    T x = (T)uniform();                                        \
+                    v[i][l] = x;                                               \
+                    ref[i] += x;                                               \
+                }                                                              \
+            }                                                                  \
+            NAME(v, n, out);                                                   \
+            for (int i = 0; i < n; i++)                                        \
+                if (fabs(out[i] - ref[i]) > TOL) {                             \
+                    printf(#NAME " n=%d sum %d: %g, expected %g\n", n, i,      \
+                           (double)out[i], ref[i]);                            \
+                    failures++;                                                \
+                }                                                              \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_GRAM(NAME, T, TOL)                                               \
+    do {                                                                       \
+        enum { P = 96, LD = 104 };                                             \
+        static T w[4 * LD], x[4 * LD];                                         \
+        T c[4], out[16];                                                       \
+        for (int i = 0; i < 4 * LD; i++) {                                     \
+            w[i] = (T)uniform();                                               \
+            x[i] = (T)uniform();                                               \
+        }                                                                      \
+        for (int b = 0; b < 4; b++)                                            \
+            c[b] = (T)uniform();                                               \
+        NAME(w, x, c, LD, P, out);                                             \
+        for (int a = 0; a < 4; a++)                                            \
+            for (int b = 0; b < 4; b++) {                                      \
+                double ref = 0;                                                \
+                for (int n = 0; n < P; n++)                                    \
+                    ref += (double)w[a * LD + n] * ((double)x[b * LD + n] - c[b]); \
+                if (fabs(out[a * 4 + b] - ref) > TOL) {                        \
+                    printf(#NAME " [%d][%d]: %g, expected %g\n", a, b,         \
+                           (double)out[a * 4 + b], ref);                       \
+                    failures++;                                                \
+                }                                                              \
+            }                                                                  \
+    } while (0)
+
+int main(void)
+{
+    int failures = 0;
+    srand(12345);
+    CHECK_HSUM(fe_hsum_d, double, fe_vd, 1e-13);
+    CHECK_HSUM(fe_hsum_f, float, fe_vf, 1e-5);
+    CHECK_GRAM(fe_gram4_d, double, 1e-12);
+    CHECK_GRAM(fe_gram4_f, float, 1e-4);
+    printf("vector bytes %d, failures %d\n", FE_VBYTES, failures);
+    return failures != 0;
+}
