@@ -8,21 +8,25 @@ from fastem._data import BlockReader
 from fastem._kernels import _em
 from fastem._kernels._openmp import effective_n_threads
 
-# A thread's workspace for a chunk of B rows -- the chunk transposed, its
-# differences, the tied products (D x B each), the (K x B) log-probabilities
-# and two row vectors -- should stay in the per-core L2 (1 MiB here):
-# B * (3 D + K) * 8 bytes ~ 256 KiB. Measured with 2 threads (fused pass):
-# W1 (1e6 x 16, K=16, full) 256..2048 rows, W2 (1e6 x 64, K=32, diag) 160..1024,
-# W4 (2e5 x 64, K=10, full) 128..1024 are all within this machine's noise,
+# A thread works on a chunk of B rows in buffers of B values per row: the
+# chunk transposed (D rows), the (K) log-probabilities, and per covariance
+# type the weighted differences of the scatter (full: D more) or the
+# differences and their products (tied: 2 D more); diag and spherical need
+# nothing else. Those buffers should stay in the per-core L2 (1-2 MiB
+# here): B * rows * 8 bytes ~ 256 KiB. Measured with 2 threads (fused
+# pass): W1 (1e6 x 16, K=16, full) 256..2048 rows and W4 (2e5 x 64, K=10,
+# full) 128..1024 are within this machine's noise; W2 (1e6 x 64, K=32,
+# diag) runs 5 % faster at 320 rows than at 128 (fewer per-chunk sums),
 # provided the chunk is whole 32-row tiles: the kernels pad a chunk to a
 # multiple of 32 rows, and W4's unrounded 162 rows (padded to 192) cost 16 %.
 _CHUNK_BYTES = 256 * 1024
 _MIN_CHUNK, _MAX_CHUNK = 64, 8192
+_EXTRA_ROWS = {"full": 1, "tied": 2, "diag": 0, "spherical": 0}
 
 
-
-def default_chunk_size(n_features, n_components):
-    rows = _CHUNK_BYTES // (8 * (3 * n_features + n_components))
+def default_chunk_size(n_features, n_components, covariance_type):
+    rows_per_row = (1 + _EXTRA_ROWS[covariance_type]) * n_features + n_components
+    rows = _CHUNK_BYTES // (8 * rows_per_row)
     rows = rows // 32 * 32  # whole tiles: a padded partial tile is wasted work
     return int(min(max(rows, _MIN_CHUNK), _MAX_CHUNK))
 
@@ -36,7 +40,8 @@ class Engine:
         self.n_components = n_components
         self.n_features = n_features
         self.auto_chunk = chunk_size is None
-        self.chunk_size = int(chunk_size or default_chunk_size(n_features, n_components))
+        self.chunk_size = int(chunk_size or default_chunk_size(
+            n_features, n_components, covariance_type))
         self.max_threads = effective_n_threads(n_threads)
         self.stats_size = _em.stats_size(
             _em.COV_TYPE_CODES[covariance_type], n_components, n_features
