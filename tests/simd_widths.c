@@ -59,6 +59,33 @@ static double uniform(void) { return rand() / (double)RAND_MAX - 0.5; }
             }                                                                  \
     } while (0)
 
+#define CHECK_TRANSPOSE(NAME, T)                                               \
+    do {                                                                       \
+        enum { LD = 72 };                                                      \
+        static T x[67 * 40], xt[40 * LD];                                      \
+        /* row counts and feature counts on and off the block size */         \
+        const int ns[] = {0, 3, 16, 67}, ds[] = {1, 5, 8, 16, 17, 40};         \
+        for (int a = 0; a < 4; a++)                                            \
+            for (int b = 0; b < 6; b++) {                                      \
+                int n = ns[a], D = ds[b];                                      \
+                for (int i = 0; i < n * D; i++)                                \
+                    x[i] = (T)i;                                               \
+                for (int i = 0; i < 40 * LD; i++)                              \
+                    xt[i] = -1;                                                \
+                NAME(x, n, D, xt, LD);                                         \
+                for (int j = 0; j < D; j++)                                    \
+                    for (int i = 0; i < LD; i++) {                             \
+                        T want = i < n ? x[i * D + j] : (T)-1;                 \
+                        if (xt[j * LD + i] != want) {                          \
+                            printf(#NAME " n=%d D=%d (%d, %d): %g, expected %g\n", \
+                                   n, D, i, j, (double)xt[j * LD + i],         \
+                                   (double)want);                              \
+                            failures++;                                        \
+                        }                                                      \
+                    }                                                          \
+            }                                                                  \
+    } while (0)
+
 int main(void)
 {
     int failures = 0;
@@ -67,6 +94,8 @@ int main(void)
     CHECK_HSUM(fe_hsum_f, float, fe_vf, 1e-5);
     CHECK_GRAM(fe_gram4_d, double, 1e-12);
     CHECK_GRAM(fe_gram4_f, float, 1e-4);
+    CHECK_TRANSPOSE(fe_transpose_d, double);
+    CHECK_TRANSPOSE(fe_transpose_f, float);
     printf("vector bytes %d, failures %d\n", FE_VBYTES, failures);
     return failures != 0;
 }

@@ -65,6 +65,10 @@ cdef extern from "fastem_simd.h" nogil:
                           Py_ssize_t K, const double* c, const double* p, double* q)
     void fe_diag_sqdist_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                           Py_ssize_t K, const float* c, const float* p, float* q)
+    void fe_transpose_d(const double* x, Py_ssize_t n, Py_ssize_t D, double* xt,
+                        Py_ssize_t ld)
+    void fe_transpose_f(const float* x, Py_ssize_t n, Py_ssize_t D, float* xt,
+                        Py_ssize_t ld)
     unsigned int fe_flush_denormals()
     void fe_restore_fp_state(unsigned int old)
 
@@ -147,12 +151,11 @@ cdef void _load_chunk(
             xt[i] = x[2 * i]
             xt[ld + i] = x[2 * i + 1]
     elif contiguous:
-        # read whole rows, write D streams: fast for the small D where the
-        # copy is a noticeable share of the work
-        x = &X[start, 0]
-        for i in range(n):
-            for j in range(D):
-                xt[j * ld + i] = x[i * D + j]
+        # square blocks transposed in registers (fastem_simd.h)
+        if floating is double:
+            fe_transpose_d(&X[start, 0], n, D, xt, ld)
+        else:
+            fe_transpose_f(&X[start, 0], n, D, xt, ld)
     else:
         for i in range(n):
             for j in range(D):

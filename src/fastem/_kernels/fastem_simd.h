@@ -121,6 +121,56 @@ typedef int fe_mf __attribute__((vector_size(FE_VBYTES)));
 FE_DEFINE_HSUM(fe_hsum_d, double, fe_vd, fe_md, FE_LANES_D)
 FE_DEFINE_HSUM(fe_hsum_f, float, fe_vf, fe_mf, FE_LANES_F)
 
+/* xt[j * ld + i] = x[i * D + j] for i < n, j < D: rows to feature-major.
+ * Element by element this was a fifth of the W2 pass (D = 64). Blocks of
+ * L rows x L features are loaded as L row vectors and transposed in
+ * registers by log2 L rounds of butterflies: in the round for distance s,
+ * rows r and r + s (r / s even) exchange their odd blocks of s lanes with
+ * the other's even ones. What is left over (rows past the last whole
+ * block, features past the last multiple of L) is copied one by one. */
+#define FE_TR_LO(l, s, L) (((l) / (s)) % 2 == 0 ? (l) : (l) - (s) + (L))
+#define FE_TR_HI(l, s, L) (((l) / (s)) % 2 == 0 ? (l) + (s) : (l) + (L))
+#define FE_TR_ROUND(V, M, LANES, L, s, v)                                      \
+    if ((s) < (L)) {                                                           \
+        const M lo = {LANES(FE_TR_LO, s, L)}, hi = {LANES(FE_TR_HI, s, L)};    \
+        for (int r = 0; r < (L); r++)                                          \
+            if ((r / (s)) % 2 == 0) {                                          \
+                V a = (v)[r], b = (v)[r + (s)];                                \
+                (v)[r] = __builtin_shuffle(a, b, lo);                          \
+                (v)[r + (s)] = __builtin_shuffle(a, b, hi);                    \
+            }                                                                  \
+    }
+
+#define FE_DEFINE_TRANSPOSE(NAME, T, V, M, LANES)                              \
+static inline void NAME(const T *x, ptrdiff_t n, ptrdiff_t D, T *xt,           \
+                        ptrdiff_t ld)                                          \
+{                                                                              \
+    enum { L = (int)(sizeof(V) / sizeof(T)) };                                 \
+    ptrdiff_t nb = n / L * L, db = D / L * L;                                  \
+    for (ptrdiff_t i0 = 0; i0 < nb; i0 += L) {                                 \
+        for (ptrdiff_t j0 = 0; j0 < db; j0 += L) {                             \
+            V v[L];                                                            \
+            for (int r = 0; r < L; r++)                                        \
+                v[r] = *(const V *)(x + (i0 + r) * D + j0);                    \
+            FE_TR_ROUND(V, M, LANES, L, 8, v)                                  \
+            FE_TR_ROUND(V, M, LANES, L, 4, v)                                  \
+            FE_TR_ROUND(V, M, LANES, L, 2, v)                                  \
+            FE_TR_ROUND(V, M, LANES, L, 1, v)                                  \
+            for (int c = 0; c < L; c++)                                        \
+                *(V *)(xt + (j0 + c) * ld + i0) = v[c];                        \
+        }                                                                      \
+        for (ptrdiff_t i = i0; i < i0 + L; i++)                                \
+            for (ptrdiff_t j = db; j < D; j++)                                 \
+                xt[j * ld + i] = x[i * D + j];                                 \
+    }                                                                          \
+    for (ptrdiff_t i = nb; i < n; i++)                                         \
+        for (ptrdiff_t j = 0; j < D; j++)                                      \
+            xt[j * ld + i] = x[i * D + j];                                     \
+}
+
+FE_DEFINE_TRANSPOSE(fe_transpose_d, double, fe_vd, fe_md, FE_LANES_D)
+FE_DEFINE_TRANSPOSE(fe_transpose_f, float, fe_vf, fe_mf, FE_LANES_F)
+
 /* S[a][b] = sum_n w_a[n] (x_b[n] - c_b) for a 4 x 4 block: w_a = w + a * ld,
  * x_b = x + b * ld, the differences formed as x is loaded; as FE_GRAM_ROWS
  * rows of the block at a time (4 x 4 = 16 vector accumulators with
