@@ -34,7 +34,7 @@ static double uniform(void) { return rand() / (double)RAND_MAX - 0.5; }
         }                                                                      \
     } while (0)
 
-#define CHECK_GRAM(NAME, T, TOL)                                               \
+#define CHECK_GRAM(NAME, T, SHIFT, TOL)                                        \
     do {                                                                       \
         enum { P = 96, LD = 104 };                                             \
         static T w[4 * LD], x[4 * LD];                                         \
@@ -50,7 +50,8 @@ static double uniform(void) { return rand() / (double)RAND_MAX - 0.5; }
             for (int b = 0; b < 4; b++) {                                      \
                 double ref = 0;                                                \
                 for (int n = 0; n < P; n++)                                    \
-                    ref += (double)w[a * LD + n] * ((double)x[b * LD + n] - c[b]); \
+                    ref += (double)w[a * LD + n] *                         \
+                           ((double)x[b * LD + n] - (SHIFT ? c[b] : 0));       \
                 if (fabs(out[a * 4 + b] - ref) > TOL) {                        \
                     printf(#NAME " [%d][%d]: %g, expected %g\n", a, b,         \
                            (double)out[a * 4 + b], ref);                       \
@@ -92,8 +93,10 @@ int main(void)
     srand(12345);
     CHECK_HSUM(fe_hsum_d, double, fe_vd, 1e-13);
     CHECK_HSUM(fe_hsum_f, float, fe_vf, 1e-5);
-    CHECK_GRAM(fe_gram4_d, double, 1e-12);
-    CHECK_GRAM(fe_gram4_f, float, 1e-4);
+    CHECK_GRAM(fe_gram4_d, double, 1, 1e-12);
+    CHECK_GRAM(fe_gram4_f, float, 1, 1e-4);
+    CHECK_GRAM(fe_gram4_plain_d, double, 0, 1e-12);
+    CHECK_GRAM(fe_gram4_plain_f, float, 0, 1e-4);
     CHECK_TRANSPOSE(fe_transpose_d, double);
     CHECK_TRANSPOSE(fe_transpose_f, float);
     printf("vector bytes %d, failures %d\n", FE_VBYTES, failures);

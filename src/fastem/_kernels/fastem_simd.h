@@ -172,11 +172,13 @@ FE_DEFINE_TRANSPOSE(fe_transpose_d, double, fe_vd, fe_md, FE_LANES_D)
 FE_DEFINE_TRANSPOSE(fe_transpose_f, float, fe_vf, fe_mf, FE_LANES_F)
 
 /* S[a][b] = sum_n w_a[n] (x_b[n] - c_b) for a 4 x 4 block: w_a = w + a * ld,
- * x_b = x + b * ld, the differences formed as x is loaded; as FE_GRAM_ROWS
- * rows of the block at a time (4 x 4 = 16 vector accumulators with
- * AVX-512's 32 registers, 2 x 4 otherwise); each loaded vector is used 4
- * (or 2) times from its register. */
-#define FE_DEFINE_GRAM4(NAME, T, V, HSUM)                                      \
+ * x_b = x + b * ld, the differences formed as x is loaded (SHIFT 1), or
+ * S[a][b] = sum_n w_a[n] x_b[n] when the caller has them already (SHIFT 0,
+ * c unused: the tied scatter of the differences with themselves); as
+ * FE_GRAM_ROWS rows of the block at a time (4 x 4 = 16 vector accumulators
+ * with AVX-512's 32 registers, 2 x 4 otherwise); each loaded vector is
+ * used 4 (or 2) times from its register. */
+#define FE_DEFINE_GRAM4(NAME, T, V, HSUM, SHIFT)                               \
 static inline void NAME(const T *w, const T *x, const T *c, ptrdiff_t ld,      \
                         ptrdiff_t P, T *out)                                   \
 {                                                                              \
@@ -193,7 +195,9 @@ static inline void NAME(const T *w, const T *x, const T *c, ptrdiff_t ld,      \
                 FE_IN_REGISTER(wv[a]);                                         \
             }                                                                  \
             for (int b = 0; b < 4; b++) {                                      \
-                e[b] = *(const V *)(x + b * ld + n) - c[b];                    \
+                e[b] = *(const V *)(x + b * ld + n);                           \
+                if (SHIFT)                                                     \
+                    e[b] -= c[b];                                              \
                 FE_IN_REGISTER(e[b]);                                          \
             }                                                                  \
             for (int a = 0; a < R; a++)                                        \
@@ -204,8 +208,10 @@ static inline void NAME(const T *w, const T *x, const T *c, ptrdiff_t ld,      \
     }                                                                          \
 }
 
-FE_DEFINE_GRAM4(fe_gram4_d, double, fe_vd, fe_hsum_d)
-FE_DEFINE_GRAM4(fe_gram4_f, float, fe_vf, fe_hsum_f)
+FE_DEFINE_GRAM4(fe_gram4_d, double, fe_vd, fe_hsum_d, 1)
+FE_DEFINE_GRAM4(fe_gram4_f, float, fe_vf, fe_hsum_f, 1)
+FE_DEFINE_GRAM4(fe_gram4_plain_d, double, fe_vd, fe_hsum_d, 0)
+FE_DEFINE_GRAM4(fe_gram4_plain_f, float, fe_vf, fe_hsum_f, 0)
 
 /* q[n] = |y_n|^2 with y_j = sum_{i <= j} (x_i[n] - mu_i) U[i * ldu + j], the
  * differences formed as x is loaded. U is upper triangular, row-major with
