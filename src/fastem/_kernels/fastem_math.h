@@ -20,9 +20,12 @@ static inline double fe_exp(double x)
 {
     /* exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln2 / 2; exp(r) by
      * its Taylor series to degree 13 (truncation < 4e-16 relative). Below
-     * -708.39 the result is flushed to 0, so exp(-inf) == 0 exactly. */
-    const double lo = -708.3964185322641, hi = 709.0;
-    double xc = x < lo ? lo : (x > hi ? hi : x);
+     * -708.39 the result is flushed to 0, so exp(-inf) == 0 exactly. For
+     * x <= 709 (the kernels pass differences <= 0): there is no upper clamp,
+     * which with the lower one written as a maximum (NaN kept) saves a
+     * fifth of the instructions of the log-sum-exp's exp loop. */
+    const double lo = -708.3964185322641;
+    double xc = x < lo ? lo : x;
     double k = __builtin_floor(xc * FE_LOG2E + 0.5);
     /* fused multiply-adds: the kernels are compiled with reassociation
      * allowed, which would fold a two-step reduction into one rounded
@@ -50,9 +53,10 @@ static inline double fe_exp(double x)
 
 static inline float fe_expf(float x)
 {
-    /* as fe_exp, degree 7 (truncation < 3e-8 relative); 0 below -87.3 */
-    const float lo = -87.33654f, hi = 88.0f;
-    float xc = x < lo ? lo : (x > hi ? hi : x);
+    /* as fe_exp, degree 7 (truncation < 3e-8 relative); 0 below -87.3;
+     * for x <= 88 */
+    const float lo = -87.33654f;
+    float xc = x < lo ? lo : x;
     float k = __builtin_floorf(xc * 1.44269504f + 0.5f);
     float r = __builtin_fmaf(k, 2.12194440e-4f, __builtin_fmaf(k, -0.693359375f, xc));
     float p = 1.0f / 5040.0f;
