@@ -328,17 +328,21 @@ class KernelParams:
             + np.zeros(n_components),
             dtype=np.float64,
         )
-        if covariance_type == "tied":
-            # y_k = (x - c) U - (mu_k - c) U with c near the data: one
-            # triangular product per row instead of K.
+        if covariance_type == "full":
+            center = np.zeros(n_features)
+            shift = means
+        else:
+            # one statistics shift c near the data for all components: the
+            # kernels form x - c once per row (see _em.pyx)
             w = weights / weights.sum()
             center = w @ means
-            loc = (means - center) @ prec_chol
             shift = np.tile(center, (n_components, 1))
+        if covariance_type == "tied":
+            # y_k = (x - c) U - (mu_k - c) U: one triangular product per row
+            # instead of K.
+            loc = (means - center) @ prec_chol
         else:
-            center = np.zeros(n_features)
             loc = means
-            shift = means
         self.loc = np.ascontiguousarray(loc, dtype=dtype)
         if covariance_type == "full":
             # rows padded for the kernel's register blocks, zero below the

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastem._engine import Engine
-from reference import random_params, responsibilities, suff_stats
+from reference import m_step, random_params, responsibilities, suff_stats
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 CHUNK = 64
@@ -96,6 +96,32 @@ def test_distance_blocks_over_components_match_reference(covariance_type, n_comp
     assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
     assert_close(stats.nk, nk, dtype, scale=X.shape[0])
     assert_close(stats.s1, s1, dtype)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_second_moments_about_the_common_shift_stay_accurate_far_from_it(
+        covariance_type):
+    # diag and spherical statistics are taken about one shift near the mean
+    # of the means; components 40 standard deviations either side of it must
+    # still get their variances to float64 accuracy (the error grows like
+    # eps (distance / sd)^2), checked through the M-step against the
+    # two-pass textbook estimate
+    from fastem._covariance import estimate_parameters
+    rng = np.random.default_rng(7)
+    D = 3
+    X = np.concatenate([rng.normal(-40.0, 1.0, (300, D)),
+                        rng.normal(40.0, 0.5, (200, D))])
+    weights = np.array([0.6, 0.4])
+    means = np.array([[-40.0] * D, [40.0] * D])
+    prec_chol = (np.array([[1.0] * D, [2.0] * D]) if covariance_type == "diag"
+                 else np.array([1.0, 2.0]))
+    stats, kp = run_em_stats(X, (weights, means, prec_chol), covariance_type)
+    assert np.all(kp.shift == kp.shift[0])
+    _, resp = responsibilities(X, weights, means, prec_chol, covariance_type)
+    _, want_means, want_covs = m_step(X, resp, 0.0, covariance_type)
+    _, got_means, got_covs = estimate_parameters(stats, 0.0)
+    np.testing.assert_allclose(got_means, want_means, rtol=1e-12)
+    np.testing.assert_allclose(got_covs, want_covs, rtol=1e-10)
 
 
 def test_kernel_refuses_parameters_of_the_wrong_size():

@@ -36,9 +36,17 @@ afterwards): responsibilities below ~1e-308 (1e-38 in float32) and their
 products then count as 0 instead of costing a microcode assist per
 operation on Intel CPUs (15-25 % of the full-covariance pass there).
 
-c_k are the rows of ``shift`` (tied: every row is c). Sums over one chunk
-are formed in the data's precision (float32 data: float32 partial sums of
-at most one chunk), then added to the float64 totals.
+c_k are the rows of ``shift``: the component means for full covariance;
+for tied, diag and spherical every row is the same c (a point near the
+data: the mean of the means), so that the differences x - c are formed
+once per row and shared by all components. The diag and spherical second
+moments about c are then as accurate as c is close to each component
+(relative error ~ eps (|mu_k - c| / sigma_k)^2; scikit-learn's own diag
+estimate takes them about the origin).
+
+Sums over one chunk are formed in the data's precision (float32 data:
+float32 partial sums of at most one chunk), then added to the float64
+totals.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
@@ -379,63 +387,33 @@ cdef inline floating _sum(const floating* a, Py_ssize_t P) noexcept nogil:
     return (s0 + s1) + (s2 + s3)
 
 
-cdef void _moments(
-    const floating* xt,         # IN (D, ld)
-    const floating* r,          # IN (P,) responsibilities of one component
-    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-    const floating* c,          # IN (D,) shift
-    double* s1,                 # INOUT (D,) += sum r (x - c)
-    double* s2,                 # INOUT (D,) += sum r (x - c)^2, or NULL
-    double* trace,              # INOUT (1,) += sum r |x - c|^2, or NULL
+cdef void _cross(
+    const floating* a,          # IN (A, ld)
+    Py_ssize_t A,
+    const floating* b,          # IN (B, ld)
+    Py_ssize_t B, Py_ssize_t P, Py_ssize_t ld,
+    double* out,                # INOUT (A, ldo) += a b^T (sums over the P rows)
+    Py_ssize_t ldo,
 ) noexcept nogil:
-    # four features per sweep: eight independent sums hide the FMA latency
-    cdef Py_ssize_t i, n, D4 = D // 4 * 4
-    cdef floating c0, c1, c2, c3, t0, t1, t2, t3, rn
-    cdef floating b0, b1, b2, b3, e0, e1, e2, e3
-    cdef const floating* x0
-    cdef double tr = 0.0
-    for i in range(0, D4, 4):
-        x0 = xt + i * ld
-        c0, c1, c2, c3 = c[i], c[i + 1], c[i + 2], c[i + 3]
-        b0 = b1 = b2 = b3 = e0 = e1 = e2 = e3 = 0
-        for n in range(P):
-            rn = r[n]
-            t0 = x0[n] - c0
-            t1 = x0[ld + n] - c1
-            t2 = x0[2 * ld + n] - c2
-            t3 = x0[3 * ld + n] - c3
-            b0 += rn * t0
-            b1 += rn * t1
-            b2 += rn * t2
-            b3 += rn * t3
-            e0 += rn * t0 * t0
-            e1 += rn * t1 * t1
-            e2 += rn * t2 * t2
-            e3 += rn * t3 * t3
-        s1[i] += b0
-        s1[i + 1] += b1
-        s1[i + 2] += b2
-        s1[i + 3] += b3
-        if s2 != NULL:
-            s2[i] += e0
-            s2[i + 1] += e1
-            s2[i + 2] += e2
-            s2[i + 3] += e3
-        tr += (<double> e0 + e1) + (<double> e2 + e3)
-    for i in range(D4, D):
-        x0 = xt + i * ld
-        c0 = c[i]
-        b0 = e0 = 0
-        for n in range(P):
-            t0 = x0[n] - c0
-            b0 += r[n] * t0
-            e0 += r[n] * t0 * t0
-        s1[i] += b0
-        if s2 != NULL:
-            s2[i] += e0
-        tr += e0
-    if trace != NULL:
-        trace[0] += tr
+    # 4 x 4 blocks with the scatter's register kernel (16 sums per sweep,
+    # each loaded vector used four times); the rest one dot at a time
+    cdef Py_ssize_t i, j, ii, jj, A4 = A // 4 * 4, B4 = B // 4 * 4
+    cdef floating blk[16]
+    for i in range(0, A4, 4):
+        for j in range(0, B4, 4):
+            if floating is double:
+                fe_gram4_plain_d(a + i * ld, b + j * ld, NULL, ld, P, blk)
+            else:
+                fe_gram4_plain_f(a + i * ld, b + j * ld, NULL, ld, P, blk)
+            for ii in range(4):
+                for jj in range(4):
+                    out[(i + ii) * ldo + j + jj] += blk[ii * 4 + jj]
+        for j in range(B4, B):
+            for ii in range(4):
+                out[(i + ii) * ldo + j] += _dot(a + (i + ii) * ld, b + j * ld, P)
+    for i in range(A4, A):
+        for j in range(B):
+            out[i * ldo + j] += _dot(a + i * ld, b + j * ld, P)
 
 
 cdef void _stats_chunk(
@@ -444,7 +422,7 @@ cdef void _stats_chunk(
     const floating* resp,       # IN (K, ld), zero on padding rows
     const floating* shift,      # IN (K, D) c_k
     int cov_type,
-    floating* dt,               # scratch (D, ld), tied only
+    floating* dt,               # scratch (D, ld): differences (not full)
     floating* wt,               # scratch (D, ld)
     double* st,                 # INOUT flat statistics (see module doc), from [1]
 ) noexcept nogil:
@@ -457,24 +435,10 @@ cdef void _stats_chunk(
     cdef double* s1 = st + 1 + K
     cdef double* s2 = st + 1 + K + K * D
 
-    if cov_type == TIED:
-        # sum_k r_k = 1, so the shared scatter ignores responsibilities;
-        # padding rows are zeroed so they add nothing
-        _sub(xt, P, ld, D, shift, dt)
-        for i in range(D):
-            for n in range(n_rows, P):
-                dt[i * ld + n] = 0
-        _gram_lower(dt, dt, NULL, P, ld, D, s2)
+    if cov_type == FULL:
         for k in range(K):
             r = resp + k * ld
             nk[k] += _sum(r, P)
-            for i in range(D):
-                s1[k * D + i] += _dot(r, dt + i * ld, P)
-        return
-    for k in range(K):
-        r = resp + k * ld
-        nk[k] += _sum(r, P)
-        if cov_type == FULL:
             # w = r (x - c_k) in one sweep, summing w as we go; the scatter
             # forms x - c_k itself
             for i in range(D):
@@ -487,10 +451,34 @@ cdef void _stats_chunk(
                     a1 += wi[n]
                 s1[k * D + i] += a1
             _gram_lower(wt, xt, shift + k * D, P, ld, D, s2 + k * D * D)
-        else:
-            _moments(xt, r, P, ld, D, shift + k * D, s1 + k * D,
-                     s2 + k * D if cov_type == DIAG else NULL,
-                     s2 + k if cov_type == SPHERICAL else NULL)
+        return
+    # tied, diag, spherical: one shift c for all components, so the
+    # differences (and their squares) are formed once per chunk, and the
+    # sums over rows weighted by each component's responsibilities are a
+    # product of the (K, P) responsibilities with them
+    _sub(xt, P, ld, D, shift, dt)
+    for k in range(K):
+        nk[k] += _sum(resp + k * ld, P)
+    _cross(resp, K, dt, D, P, ld, s1, D)
+    if cov_type == TIED:
+        # sum_k r_k = 1, so the shared scatter ignores responsibilities;
+        # padding rows are zeroed so they add nothing
+        for i in range(D):
+            for n in range(n_rows, P):
+                dt[i * ld + n] = 0
+        _gram_lower(dt, dt, NULL, P, ld, D, s2)
+    elif cov_type == DIAG:
+        for i in range(D):
+            for n in range(P):
+                wt[i * ld + n] = dt[i * ld + n] * dt[i * ld + n]
+        _cross(resp, K, wt, D, P, ld, s2, D)
+    else:
+        for n in range(P):
+            wt[n] = 0
+        for i in range(D):
+            for n in range(P):
+                wt[n] += dt[i * ld + n] * dt[i * ld + n]
+        _cross(resp, K, wt, 1, P, ld, s2, 1)
 
 
 cdef inline floating* _workspace(Py_ssize_t D, Py_ssize_t K, Py_ssize_t ld,
