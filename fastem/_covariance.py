@@ -321,11 +321,12 @@ class KernelParams:
         else:
             log_weights = np.full(n_components, -np.inf)
             np.log(weights, out=log_weights, where=weights > 0)
+        # (K,) whether log det is per component or shared (tied, spherical
+        # broadcast against the weights)
         self.log_const = np.ascontiguousarray(
             log_weights
-            - 0.5 * n_features * math.log(2 * math.pi)
-            + log_det_cholesky(prec_chol, covariance_type, n_features)
-            + np.zeros(n_components),
+            + (log_det_cholesky(prec_chol, covariance_type, n_features)
+               - 0.5 * n_features * math.log(2 * math.pi)),
             dtype=np.float64,
         )
         if covariance_type == "full":
