@@ -282,15 +282,23 @@ cdef double _normalize_chunk(
     cdef Py_ssize_t k, n
     cdef floating* lk
     cdef double total = 0.0
-    for n in range(P):
-        m[n] = lp[n]
-    for k in range(1, K):
+    # the first component starts the maximum and the sum, instead of
+    # sweeps that only copy or zero them (small K is sweeps, not arithmetic)
+    if K == 1:
+        for n in range(P):
+            m[n] = lp[n]
+    else:
+        lk = lp + ld
+        for n in range(P):
+            m[n] = lk[n] if lk[n] > lp[n] else lp[n]
+    for k in range(2, K):
         lk = lp + k * ld
         for n in range(P):
             m[n] = lk[n] if lk[n] > m[n] else m[n]
     for n in range(P):
-        s[n] = 0
-    for k in range(K):
+        lp[n] = _exp(lp[n] - m[n])
+        s[n] = lp[n]
+    for k in range(1, K):
         lk = lp + k * ld
         for n in range(P):
             lk[n] = _exp(lk[n] - m[n])
