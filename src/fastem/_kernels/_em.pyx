@@ -73,6 +73,10 @@ cdef extern from "fastem_simd.h" nogil:
                          const double* mu, const double* U, Py_ssize_t ldu, double* q)
     void fe_tri_sqnorm_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                          const float* mu, const float* U, Py_ssize_t ldu, float* q)
+    void fe_tri_sqnorm2_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                          const double* mu, const double* U, Py_ssize_t ldu, double* q)
+    void fe_tri_sqnorm2_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                          const float* mu, const float* U, Py_ssize_t ldu, float* q)
     void fe_diag_sqdist_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                           Py_ssize_t K, const double* c, const double* p, double* q)
     void fe_diag_sqdist_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
@@ -198,7 +202,12 @@ cdef inline void _tri_sqnorm(
 ) noexcept nogil:
     # register-blocked in fastem_simd.h: a tile of rows times several
     # output coordinates, each loaded difference used for all of them
-    if floating is double:
+    if D <= 2:
+        if floating is double:
+            fe_tri_sqnorm2_d(xt, P, ld, D, mu, U, ldu, q)
+        else:
+            fe_tri_sqnorm2_f(xt, P, ld, D, mu, U, ldu, q)
+    elif floating is double:
         fe_tri_sqnorm_d(xt, P, ld, D, mu, U, ldu, q)
     else:
         fe_tri_sqnorm_f(xt, P, ld, D, mu, U, ldu, q)

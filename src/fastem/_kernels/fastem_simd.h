@@ -259,6 +259,10 @@ static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
 
 FE_DEFINE_TRI(fe_tri_sqnorm_d, double, fe_vd, FE_TRI_TILE_D, FE_TRI_COORDS_D)
 FE_DEFINE_TRI(fe_tri_sqnorm_f, float, fe_vf, FE_TRI_TILE_F, FE_TRI_COORDS_F)
+/* one or two features: a block of 4 (8) coordinates would be mostly the
+ * zero padding of U */
+FE_DEFINE_TRI(fe_tri_sqnorm2_d, double, fe_vd, FE_TRI_TILE_D, 2)
+FE_DEFINE_TRI(fe_tri_sqnorm2_f, float, fe_vf, FE_TRI_TILE_F, 2)
 
 /* Squared scaled distances of a chunk to C components at once:
  *   q_k[n] = sum_i (x_i[n] p_ki - c_ki p_ki)^2     (p != NULL: diag)
