@@ -2,8 +2,8 @@
 
 The extension is built for the machine it runs on, so the suite's other
 tests exercise one width only; this compiles a small C checker of the
-vector-extension kernels for AVX-512, AVX2 and SSE2 and runs each build the
-CPU can run."""
+vector-extension kernels for AVX-512, AVX2 and SSE2, with GCC and with Clang
+where they are installed, and runs each build the CPU can run."""
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,11 +29,12 @@ def _cpu_flags():
     return set()
 
 
+@pytest.mark.parametrize("compiler_name", ["gcc", "clang"])
 @pytest.mark.parametrize("width", WIDTHS)
-def test_kernels_match_plain_loops_at_each_vector_width(width, tmp_path):
-    compiler = shutil.which("gcc") or shutil.which("cc")
+def test_kernels_match_plain_loops_at_each_vector_width(width, compiler_name, tmp_path):
+    compiler = shutil.which(compiler_name)
     if compiler is None:
-        pytest.skip("no C compiler")
+        pytest.skip(f"{compiler_name} is not installed")
     flags, needs = WIDTHS[width]
     if needs is not None and needs not in _cpu_flags():
         pytest.skip(f"this CPU cannot run {width} code")

@@ -72,8 +72,11 @@ typedef float fe_vf __attribute__((vector_size(FE_VBYTES), aligned(4), may_alias
     ((l) / ((s) / 2) < (L) / (s)                                               \
          ? (l) / ((s) / 2) * (s) + (l) % ((s) / 2)                             \
          : (L) + ((l) / ((s) / 2) - (L) / (s)) * (s) + (l) % ((s) / 2))
-#define FE_HS_LO(l, s, L) FE_HS_SRC(l, s, L)
-#define FE_HS_HI(l, s, L) (FE_HS_SRC(l, s, L) + (s) / 2)
+/* (indices are wrapped into [0, 2L): rounds for groups wider than the
+ * vector are compiled but never run, and Clang checks their indices) */
+#define FE_WRAP(i, L) ((((i) % (2 * (L))) + 2 * (L)) % (2 * (L)))
+#define FE_HS_LO(l, s, L) FE_WRAP(FE_HS_SRC(l, s, L), L)
+#define FE_HS_HI(l, s, L) FE_WRAP(FE_HS_SRC(l, s, L) + (s) / 2, L)
 #define FE_LANES2(f, s, L) f(0, s, L), f(1, s, L)
 #define FE_LANES4(f, s, L) FE_LANES2(f, s, L), f(2, s, L), f(3, s, L)
 #define FE_LANES8(f, s, L)                                                     \
@@ -92,13 +95,24 @@ typedef float fe_vf __attribute__((vector_size(FE_VBYTES), aligned(4), may_alias
 #define FE_LANES_F FE_LANES4
 #endif
 
+/* A two-source shuffle with constant lane indices F(l, s, L), l < L:
+ * __builtin_shufflevector (Clang, GCC 12+) or GCC's __builtin_shuffle. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define FE_SHUFFLE(a, b, M, LANES, F, s, L)                                    \
+    __builtin_shufflevector(a, b, LANES(F, s, L))
+#else
+#define FE_SHUFFLE(a, b, M, LANES, F, s, L)                                    \
+    __builtin_shuffle(a, b, (M){LANES(F, s, L)})
+#endif
+
 /* one round of merges for groups of s lanes (a no-op when s > L) */
 #define FE_HS_ROUND(V, M, LANES, L, s, v, m)                                   \
     if ((s) <= (L)) {                                                          \
-        const M lo = {LANES(FE_HS_LO, s, L)}, hi = {LANES(FE_HS_HI, s, L)};    \
-        for (int i = 0; i < (m) / 2; i++)                                      \
-            (v)[i] = __builtin_shuffle((v)[2 * i], (v)[2 * i + 1], lo)         \
-                     + __builtin_shuffle((v)[2 * i], (v)[2 * i + 1], hi);      \
+        for (int i = 0; i < (m) / 2; i++) {                                    \
+            V a = (v)[2 * i], b = (v)[2 * i + 1];                              \
+            (v)[i] = FE_SHUFFLE(a, b, M, LANES, FE_HS_LO, s, L)                \
+                     + FE_SHUFFLE(a, b, M, LANES, FE_HS_HI, s, L);             \
+        }                                                                      \
         (m) /= 2;                                                              \
     }
 
@@ -128,16 +142,17 @@ FE_DEFINE_HSUM(fe_hsum_f, float, fe_vf, fe_mf, FE_LANES_F)
  * rows r and r + s (r / s even) exchange their odd blocks of s lanes with
  * the other's even ones. What is left over (rows past the last whole
  * block, features past the last multiple of L) is copied one by one. */
-#define FE_TR_LO(l, s, L) (((l) / (s)) % 2 == 0 ? (l) : (l) - (s) + (L))
-#define FE_TR_HI(l, s, L) (((l) / (s)) % 2 == 0 ? (l) + (s) : (l) + (L))
+#define FE_TR_LO(l, s, L)                                                      \
+    FE_WRAP(((l) / (s)) % 2 == 0 ? (l) : (l) - (s) + (L), L)
+#define FE_TR_HI(l, s, L)                                                      \
+    FE_WRAP(((l) / (s)) % 2 == 0 ? (l) + (s) : (l) + (L), L)
 #define FE_TR_ROUND(V, M, LANES, L, s, v)                                      \
     if ((s) < (L)) {                                                           \
-        const M lo = {LANES(FE_TR_LO, s, L)}, hi = {LANES(FE_TR_HI, s, L)};    \
         for (int r = 0; r < (L); r++)                                          \
             if ((r / (s)) % 2 == 0) {                                          \
                 V a = (v)[r], b = (v)[r + (s)];                                \
-                (v)[r] = __builtin_shuffle(a, b, lo);                          \
-                (v)[r + (s)] = __builtin_shuffle(a, b, hi);                    \
+                (v)[r] = FE_SHUFFLE(a, b, M, LANES, FE_TR_LO, s, L);           \
+                (v)[r + (s)] = FE_SHUFFLE(a, b, M, LANES, FE_TR_HI, s, L);     \
             }                                                                  \
     }
 
