@@ -1324,14 +1324,13 @@ def machine_differences(result, baseline):
     """Machine facts that differ between a result and its baseline."""
     diffs = []
     a, b = result["machine"], baseline["machine"]
-    for key in ("cpu_model", "usable_cpus", "fastem_threads", "fastem_openmp",
-                "openblas_coretype"):
+    for key in ("cpu_model", "cpu_family_model", "usable_cpus", "fastem_threads",
+                "fastem_openmp", "openblas_coretype"):
+        # older results do not record the CPU family: no difference then
+        if key == "cpu_family_model" and not (a.get(key) and b.get(key)):
+            continue
         if a.get(key) != b.get(key):
             diffs.append(f"{key}: baseline {b.get(key)!r}, now {a.get(key)!r}")
-    # older results do not record it
-    key = "cpu_family_model"
-    if a.get(key) and b.get(key) and a[key] != b[key]:
-        diffs.append(f"{key}: baseline {b[key]!r}, now {a[key]!r}")
     return diffs
 
 

@@ -164,8 +164,7 @@ def _block_log_likelihood(block, kp, spec):
 
 def _block_score(block, kp, spec, output):
     engine = _engine(spec, block)
-    out = engine.score(np.ascontiguousarray(block), kp, **{output: True})[output]
-    return out
+    return engine.score(np.ascontiguousarray(block), kp, **{output: True})[output]
 
 
 def _block_lloyd(block, centers, chunk_size):

@@ -400,14 +400,19 @@ class GaussianMixture(BaseMixture):
 
     def bic(self, X):
         """Bayesian information criterion of the model on X (lower is better)."""
-        X = self._validate_predict_data(X)
-        return (-2 * self._total_log_likelihood(X)
-                + self._n_parameters() * math.log(X.shape[0]))
+        return self._information_criteria(self._validate_predict_data(X))["bic"]
 
     def aic(self, X):
         """Akaike information criterion of the model on X (lower is better)."""
-        X = self._validate_predict_data(X)
-        return -2 * self._total_log_likelihood(X) + 2 * self._n_parameters()
+        return self._information_criteria(self._validate_predict_data(X))["aic"]
+
+    def _information_criteria(self, X):
+        """Total log-likelihood, BIC and AIC of validated X from one pass."""
+        log_likelihood = self._total_log_likelihood(X)
+        p = self._n_parameters()
+        return {"log_likelihood": log_likelihood,
+                "bic": -2 * log_likelihood + p * math.log(X.shape[0]),
+                "aic": -2 * log_likelihood + 2 * p}
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.

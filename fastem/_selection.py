@@ -170,12 +170,10 @@ def select_model(X, n_components=range(1, 10),
             table.append(row)
             continue
         data = gm._validate_predict_data(X)  # once: a dask array is persisted
-        n = data.shape[0]
-        loglik = gm._total_log_likelihood(data)
-        p = gm._n_parameters()
-        bic = -2 * loglik + p * math.log(n)
-        row.update(log_likelihood=loglik / n, bic=bic, aic=-2 * loglik + 2 * p,
-                   icl=bic - 2 * classification_log_likelihood(gm, data),
+        crit = gm._information_criteria(data)
+        row.update(log_likelihood=crit["log_likelihood"] / data.shape[0],
+                   bic=crit["bic"], aic=crit["aic"],
+                   icl=crit["bic"] - 2 * classification_log_likelihood(gm, data),
                    n_iter=int(gm.n_iter_), converged=bool(gm.converged_))
         table.append(row)
         models[(k, covariance_type)] = gm

@@ -339,7 +339,9 @@ def _model_summary(gm, X=None):
              f"  converged: {'yes' if gm.converged_ else 'no'} after {gm.n_iter_} "
              f"iterations; mean log-likelihood {gm.lower_bound_:.6f}"]
     if X is not None:
-        lines.append(f"  BIC {gm.bic(X):.3f}  AIC {gm.aic(X):.3f}")
+        # one pass over the data for both (a streamed file is read once)
+        crit = gm._information_criteria(gm._validate_predict_data(X))
+        lines.append(f"  BIC {crit['bic']:.3f}  AIC {crit['aic']:.3f}")
     lines.append("  weights " + " ".join(f"{w:.4f}" for w in gm.weights_))
     return "\n".join(lines)
 
@@ -490,8 +492,9 @@ def _run_demo(args):
     print()
 
     models = _fit_over_k(X, args.max_components, args.seed, n_init=n_init)
-    rows = [(gm.n_components, gm.lower_bound_, gm.bic(X), gm.aic(X),
-             gm.n_iter_, gm.converged_) for gm in models]
+    criteria = [gm._information_criteria(gm._validate_predict_data(X)) for gm in models]
+    rows = [(gm.n_components, gm.lower_bound_, crit["bic"], crit["aic"],
+             gm.n_iter_, gm.converged_) for gm, crit in zip(models, criteria)]
     best = int(np.argmin([r[2] for r in rows]))
     chosen = models[best]
     print(_format_bic_table(rows, best))

@@ -439,7 +439,8 @@ cdef void _stats_chunk(
     const floating* resp,       # IN (K, ld), zero on padding rows
     const floating* shift,      # IN (K, D) c_k
     int cov_type,
-    floating* dt,               # scratch (D, ld): differences (not full)
+    floating* dt,               # scratch (D, ld): differences (not full); IN
+                                # for tied: x - c from _logprob_chunk
     floating* wt,               # scratch (D, ld)
     double* st,                 # INOUT flat statistics (see module doc), from [1]
 ) noexcept nogil:
@@ -472,8 +473,10 @@ cdef void _stats_chunk(
     # tied, diag, spherical: one shift c for all components, so the
     # differences (and their squares) are formed once per chunk, and the
     # sums over rows weighted by each component's responsibilities are a
-    # product of the (K, P) responsibilities with them
-    _sub(xt, P, ld, D, shift, dt)
+    # product of the (K, P) responsibilities with them. Tied: dt holds them
+    # already, from _logprob_chunk (its center is this shift's row).
+    if cov_type != TIED:
+        _sub(xt, P, ld, D, shift, dt)
     for k in range(K):
         nk[k] += _sum(resp + k * ld, P)
     _cross(resp, K, dt, D, P, ld, s1, D)
