@@ -433,6 +433,61 @@ cdef void _cross(
             out[i * ldo + j] += _dot(a + i * ld, b + j * ld, P)
 
 
+cdef void _stats_small_full(
+    const floating* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
+    const floating* resp, const floating* shift,
+    double* nk, double* s1, double* s2,     # INOUT, laid out as in _stats_chunk
+) noexcept nogil:
+    """Full-covariance statistics for D = 1 or 2: all sums of a component in
+    one sweep over the rows, kept in registers. (The general path writes the
+    weighted differences and sums them again; with so few features its
+    sweeps are loads, stores and one dependent add each.)"""
+    cdef Py_ssize_t k, n
+    cdef const floating* r
+    cdef const floating* x0 = xt
+    cdef const floating* x1 = xt + ld
+    cdef floating c0, c1, d0, d1, w0, w1
+    cdef floating a_r, a_0, a_1, a_00, a_10, a_11
+    for k in range(K):
+        r = resp + k * ld
+        c0 = shift[k * D]
+        a_r = 0
+        a_0 = 0
+        a_00 = 0
+        if D == 1:
+            for n in range(P):
+                d0 = x0[n] - c0
+                w0 = r[n] * d0
+                a_r += r[n]
+                a_0 += w0
+                a_00 += w0 * d0
+            nk[k] += a_r
+            s1[k] += a_0
+            s2[k] += a_00
+        else:
+            c1 = shift[k * D + 1]
+            a_1 = 0
+            a_10 = 0
+            a_11 = 0
+            for n in range(P):
+                d0 = x0[n] - c0
+                d1 = x1[n] - c1
+                w0 = r[n] * d0
+                w1 = r[n] * d1
+                a_r += r[n]
+                a_0 += w0
+                a_1 += w1
+                a_00 += w0 * d0
+                a_10 += w1 * d0
+                a_11 += w1 * d1
+            nk[k] += a_r
+            s1[2 * k] += a_0
+            s1[2 * k + 1] += a_1
+            s2[4 * k] += a_00
+            s2[4 * k + 2] += a_10
+            s2[4 * k + 3] += a_11
+
+
 cdef void _stats_chunk(
     const floating* xt,         # IN (D, ld) chunk, feature-major
     Py_ssize_t n_rows, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
@@ -453,6 +508,9 @@ cdef void _stats_chunk(
     cdef double* s1 = st + 1 + K
     cdef double* s2 = st + 1 + K + K * D
 
+    if cov_type == FULL and D <= 2:
+        _stats_small_full(xt, P, ld, D, K, resp, shift, nk, s1, s2)
+        return
     if cov_type == FULL:
         for k in range(K):
             r = resp + k * ld
