@@ -284,10 +284,12 @@ cdef double _normalize_chunk(
     floating* lp,               # INOUT (K, ld): log-probabilities -> responsibilities
     Py_ssize_t n_rows, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t K,
     floating* m,                # scratch (P,); OUT row log-likelihoods
-    floating* s,                # scratch (P,)
+    floating* s,                # OUT (P,) 1 / sum_k exp(lp_k - m), 0 on padding
+    bint scale,                 # False: leave lp as exp(lp - m), unscaled
 ) noexcept nogil:
     """Log-sum-exp over components for every row; padding rows get zero
-    responsibility. Returns the sum of the real rows' log-likelihoods."""
+    responsibility (r = lp * s when not scaled). Returns the sum of the real
+    rows' log-likelihoods."""
     cdef Py_ssize_t k, n
     cdef floating* lk
     cdef double total = 0.0
@@ -315,10 +317,11 @@ cdef double _normalize_chunk(
     for n in range(P):
         m[n] = m[n] + _log(s[n])
         s[n] = (<floating> 1) / s[n] if n < n_rows else 0
-    for k in range(K):
-        lk = lp + k * ld
-        for n in range(P):
-            lk[n] *= s[n]
+    if scale:
+        for k in range(K):
+            lk = lp + k * ld
+            for n in range(P):
+                lk[n] *= s[n]
     for n in range(n_rows):
         total += m[n]
     return total
@@ -433,9 +436,15 @@ cdef void _cross(
             out[i * ldo + j] += _dot(a + i * ld, b + j * ld, P)
 
 
+cdef inline bint _small_full(int cov_type, Py_ssize_t D) noexcept nogil:
+    return cov_type == FULL and D <= 2
+
+
 cdef void _stats_small_full(
     const floating* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
-    const floating* resp, const floating* shift,
+    const floating* e,          # IN (K, ld) unscaled exps: r_k = e_k * inv_s
+    const floating* inv_s,      # IN (P,) zero on padding rows
+    const floating* shift,
     double* nk, double* s1, double* s2,     # INOUT, laid out as in _stats_chunk
 ) noexcept nogil:
     """Full-covariance statistics for D = 1 or 2: all sums of a component in
@@ -443,22 +452,23 @@ cdef void _stats_small_full(
     weighted differences and sums them again; with so few features its
     sweeps are loads, stores and one dependent add each.)"""
     cdef Py_ssize_t k, n
-    cdef const floating* r
+    cdef const floating* ek
     cdef const floating* x0 = xt
     cdef const floating* x1 = xt + ld
-    cdef floating c0, c1, d0, d1, w0, w1
+    cdef floating c0, c1, d0, d1, r, w0, w1
     cdef floating a_r, a_0, a_1, a_00, a_10, a_11
     for k in range(K):
-        r = resp + k * ld
+        ek = e + k * ld
         c0 = shift[k * D]
         a_r = 0
         a_0 = 0
         a_00 = 0
         if D == 1:
             for n in range(P):
+                r = ek[n] * inv_s[n]
                 d0 = x0[n] - c0
-                w0 = r[n] * d0
-                a_r += r[n]
+                w0 = r * d0
+                a_r += r
                 a_0 += w0
                 a_00 += w0 * d0
             nk[k] += a_r
@@ -470,11 +480,12 @@ cdef void _stats_small_full(
             a_10 = 0
             a_11 = 0
             for n in range(P):
+                r = ek[n] * inv_s[n]
                 d0 = x0[n] - c0
                 d1 = x1[n] - c1
-                w0 = r[n] * d0
-                w1 = r[n] * d1
-                a_r += r[n]
+                w0 = r * d0
+                w1 = r * d1
+                a_r += r
                 a_0 += w0
                 a_1 += w1
                 a_00 += w0 * d0
@@ -491,7 +502,9 @@ cdef void _stats_small_full(
 cdef void _stats_chunk(
     const floating* xt,         # IN (D, ld) chunk, feature-major
     Py_ssize_t n_rows, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
-    const floating* resp,       # IN (K, ld), zero on padding rows
+    const floating* resp,       # IN (K, ld), zero on padding rows; unscaled
+                                # exps when _small_full(cov_type, D)
+    const floating* inv_s,      # IN (P,) their scale (_normalize_chunk)
     const floating* shift,      # IN (K, D) c_k
     int cov_type,
     floating* dt,               # scratch (D, ld): differences (not full); IN
@@ -508,8 +521,8 @@ cdef void _stats_chunk(
     cdef double* s1 = st + 1 + K
     cdef double* s2 = st + 1 + K + K * D
 
-    if cov_type == FULL and D <= 2:
-        _stats_small_full(xt, P, ld, D, K, resp, shift, nk, s1, s2)
+    if _small_full(cov_type, D):
+        _stats_small_full(xt, P, ld, D, K, resp, inv_s, shift, nk, s1, s2)
         return
     if cov_type == FULL:
         for k in range(K):
@@ -595,6 +608,7 @@ def em_pass(
     # one spare cache line per row keeps rows out of the same L1 sets
     cdef Py_ssize_t ld = P + 64 // sizeof(floating)
     cdef bint contiguous = _is_c_contiguous(X)
+    cdef bint small = _small_full(cov_type, D)
     cdef Py_ssize_t ch, s, start, n
     cdef floating* xt
     cdef floating* dt
@@ -635,8 +649,11 @@ def em_pass(
             _logprob_chunk(xt, P, ld, D, K, &loc[0, 0], &prec[0], &center[0],
                            &log_const[0], cov_type, dt, zt, lp)
             memset(local, 0, S * sizeof(double))
-            local[0] = _normalize_chunk(lp, n, P, ld, K, row_ll, row_s)
-            _stats_chunk(xt, n, P, ld, D, K, lp, &shift[0, 0], cov_type, dt, zt, local)
+            # the small full-covariance statistics scale the exps as they
+            # read them, which saves K sweeps that store
+            local[0] = _normalize_chunk(lp, n, P, ld, K, row_ll, row_s, not small)
+            _stats_chunk(xt, n, P, ld, D, K, lp, row_s, &shift[0, 0], cov_type,
+                         dt, zt, local)
             for s in range(S):
                 acc[s] += local[s]
         if not failed[0]:
@@ -713,7 +730,7 @@ def score_pass(
                             best = k
                     out_labels[start + i] = best
             if want_ll or want_resp:
-                _normalize_chunk(lp, n, P, ld, K, row_ll, row_s)
+                _normalize_chunk(lp, n, P, ld, K, row_ll, row_s, True)
             if want_ll:
                 for i in range(n):
                     out_ll[start + i] = row_ll[i]
