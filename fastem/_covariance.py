@@ -31,9 +31,9 @@ class SuffStats:
     s1 : ndarray (K, D)
         sum r_k (x - c_k).
     s2 : ndarray
-        full (K, D, D) sum r_k (x - c_k)(x - c_k)^T; tied (D, D) the same summed
-        over k; diag (K, D) its diagonal; spherical (K,) its trace. Only the
-        lower triangle of full/tied matrices is meaningful.
+        full (K, D, D) sum r_k (x - c_k)(x - c_k)^T, symmetric; tied (D, D)
+        the same summed over k; diag (K, D) its diagonal; spherical (K,) its
+        trace.
     shift : ndarray (K, D)
         The c_k (tied: the same row K times).
 
@@ -87,14 +87,14 @@ class SuffStats:
         nk, s1 = self.nk, self.s1
         cov_type = self.covariance_type
         if cov_type == "full":
-            s2 = (_symmetrize_lower(self.s2)
+            s2 = (self.s2
                   - s1[:, :, np.newaxis] * d[:, np.newaxis, :]
                   - d[:, :, np.newaxis] * s1[:, np.newaxis, :]
                   + nk[:, np.newaxis, np.newaxis] * d[:, :, np.newaxis] * d[:, np.newaxis, :])
         elif cov_type == "tied":
             # one shift for all rows, and s2 ignores responsibilities
             d0, total = d[0], s1.sum(axis=0)
-            s2 = (_symmetrize_lower(self.s2) - np.outer(total, d0) - np.outer(d0, total)
+            s2 = (self.s2 - np.outer(total, d0) - np.outer(d0, total)
                   + nk.sum() * np.outer(d0, d0))
         elif cov_type == "diag":
             s2 = self.s2 - 2 * d * s1 + nk[:, np.newaxis] * d**2
@@ -112,7 +112,7 @@ class SuffStats:
             self.covariance_type, other.n_samples, other.log_likelihood,
             (1 - step) * mine.nk + step * other.nk,
             (1 - step) * mine.s1 + step * other.s1,
-            (1 - step) * mine.s2 + step * _symmetric(other),
+            (1 - step) * mine.s2 + step * other.s2,
             other.shift,
         )
 
@@ -120,26 +120,7 @@ class SuffStats:
         """The statistics divided by the number of rows."""
         n = max(self.n_samples, 1)
         return SuffStats(self.covariance_type, self.n_samples, self.log_likelihood,
-                         self.nk / n, self.s1 / n, _symmetric(self) / n, self.shift)
-
-
-def _symmetric(stats):
-    if stats.covariance_type in ("full", "tied"):
-        return _symmetrize_lower(stats.s2)
-    return stats.s2
-
-
-def _symmetrize_lower(a):
-    """Fill the upper triangle of (..., D, D) from the lower one."""
-    mask = _strict_upper_mask(a.shape[-1])
-    return np.where(mask, np.swapaxes(a, -1, -2), a)
-
-
-@functools.lru_cache(maxsize=16)
-def _strict_upper_mask(n_features):
-    mask = np.triu(np.ones((n_features, n_features), dtype=bool), 1)
-    mask.flags.writeable = False
-    return mask
+                         self.nk / n, self.s1 / n, self.s2 / n, self.shift)
 
 
 @functools.lru_cache(maxsize=16)
@@ -149,6 +130,15 @@ def _upper_ones(n_features):
     ones = np.triu(np.ones((n_features, n_features)))
     ones.flags.writeable = False
     return ones
+
+
+@functools.lru_cache(maxsize=16)
+def _scaled_identity(n_features, value):
+    """value * I, read-only: adding it adds value to every diagonal in one
+    broadcast (off the diagonal x + 0.0 == x)."""
+    eye = value * np.eye(n_features)
+    eye.flags.writeable = False
+    return eye
 
 
 def _diagonals(a):
@@ -182,13 +172,13 @@ def estimate_parameters(stats, reg_covar):
     means = stats.shift + delta
     cov_type = stats.covariance_type
     if cov_type == "full":
-        cov = _symmetrize_lower(stats.s2) / nk[:, np.newaxis, np.newaxis]
+        cov = stats.s2 / nk[:, np.newaxis, np.newaxis]
         cov -= delta[:, :, np.newaxis] * delta[:, np.newaxis, :]
-        _add_to_diagonal(cov, reg_covar)
+        cov += _scaled_identity(means.shape[1], reg_covar)
     elif cov_type == "tied":
         # sum_k sum_n r_nk (x - m_k)(x - m_k)^T
         #   = sum_n (x - c)(x - c)^T - sum_k n_k (m_k - c)(m_k - c)^T
-        cov = _symmetrize_lower(stats.s2) - (nk[:, np.newaxis] * delta).T @ delta
+        cov = stats.s2 - (nk[:, np.newaxis] * delta).T @ delta
         cov /= nk.sum()
         _add_to_diagonal(cov, reg_covar)
     elif cov_type == "diag":

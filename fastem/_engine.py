@@ -83,15 +83,12 @@ class Engine:
 
     def _em_stats(self, X, params):
         n_samples = X.shape[0]
-        thread_stats = np.empty((self._threads_for(n_samples), self.stats_size))
+        flat = np.empty(self.stats_size)
         _em.em_pass(
             X, params.loc, params.prec, params.center, params.log_const,
             params.shift, params.cov_code, self._chunk_for(n_samples),
-            thread_stats,
+            self._threads_for(n_samples), flat,
         )
-        # fixed order: thread 0, 1, ... (a reduction over the leading axis
-        # of a C-contiguous array adds the rows in turn)
-        flat = np.add.reduce(thread_stats, axis=0)
         return SuffStats.from_flat(self.covariance_type, n_samples, flat, params.shift64)
 
     def score(self, X, params, log_likelihood=False, resp=False, labels=False,

@@ -21,13 +21,13 @@ into SIMD code: the triangular product, the distances, exp/log of the
 log-sum-exp and the statistics' sums over rows alike. Padding rows get zero
 responsibility and never reach the statistics.
 
-Statistics (float64, flat, per thread; see ``stats_size``)::
+Statistics (float64, flat; see ``stats_size``)::
 
     [0]                 sum of row log-likelihoods
     [1, 1+K)            n_k    = sum r_k
     [1+K, 1+K+K*D)      s1_k   = sum r_k (x - c_k)
-    [1+K+K*D, ...)      s2: full   (K, D, D) sum r_k (x-c_k)(x-c_k)^T, lower triangle
-                            tied   (D, D)    sum (x-c)(x-c)^T, lower triangle
+    [1+K+K*D, ...)      s2: full   (K, D, D) sum r_k (x-c_k)(x-c_k)^T
+                            tied   (D, D)    sum (x-c)(x-c)^T
                             diag   (K, D)    sum r_k (x-c_k)^2
                             spherical (K,)   sum r_k |x-c_k|^2
 
@@ -50,7 +50,7 @@ totals.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 cdef extern from "fastem_math.h" nogil:
@@ -592,17 +592,19 @@ def em_pass(
     const floating[:, ::1] shift,       # IN (K, D) statistics shift c_k
     int cov_type,
     Py_ssize_t chunk_size,
-    double[:, ::1] thread_stats,        # OUT (n_threads, stats_size)
+    int n_threads,
+    double[::1] stats,                  # OUT (stats_size,)
 ):
-    """One fused E-step + statistics pass over X.
+    """One fused E-step + statistics pass over X with ``n_threads`` threads.
 
-    Each of ``thread_stats.shape[0]`` threads sums the statistics of the
-    chunks it processed (chunk by chunk, for accuracy) into its own row; the
-    caller adds the rows in order. Rows of threads that got no chunk are 0.
+    Each thread sums the statistics of the chunks it processed (chunk by
+    chunk, for accuracy); the threads' sums are then added in thread order,
+    so the result depends on the chunking and the thread count, not on
+    timing. Only the lower triangles of s2 are summed; the upper ones are
+    filled from them at the end.
     """
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = loc.shape[0]
-    cdef Py_ssize_t S = thread_stats.shape[1]
-    cdef int n_threads = <int> thread_stats.shape[0]
+    cdef Py_ssize_t S = stats.shape[0]
     cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
     cdef Py_ssize_t P = _padded(chunk_size)
     # one spare cache line per row keeps rows out of the same L1 sets
@@ -618,13 +620,23 @@ def em_pass(
     cdef floating* row_s
     cdef double* acc
     cdef double* local
+    cdef double* per_thread
     cdef int[1] failed
     cdef unsigned int fp_state
 
     _check_prec(cov_type, K, D, prec.shape[0])
-    thread_stats[:, :] = 0.0
+    if S != stats_size(cov_type, K, D):
+        raise ValueError(f"fastem: stats has {S} values, expected "
+                         f"{stats_size(cov_type, K, D)}")
+    if n_threads < 1:
+        raise ValueError(f"fastem: n_threads must be >= 1, got {n_threads}")
+    stats[:] = 0.0
     if N == 0:
         return
+    # one row per thread; a thread that gets no chunk leaves zeros
+    per_thread = <double*> calloc(n_threads * S, sizeof(double))
+    if per_thread == NULL:
+        raise MemoryError("fastem: cannot allocate the per-thread statistics")
     failed[0] = 0
     with nogil, parallel(num_threads=n_threads):
         fp_state = fe_flush_denormals()
@@ -657,13 +669,31 @@ def em_pass(
             for s in range(S):
                 acc[s] += local[s]
         if not failed[0]:
-            memcpy(&thread_stats[threadid(), 0], acc, S * sizeof(double))
+            memcpy(per_thread + threadid() * S, acc, S * sizeof(double))
         free(xt)
         free(acc)
         fe_restore_fp_state(fp_state)
+    if not failed[0]:
+        for ch in range(n_threads):
+            for s in range(S):
+                stats[s] += per_thread[ch * S + s]
+        if cov_type == FULL:
+            _mirror_lower(&stats[1 + K + K * D], K, D)
+        elif cov_type == TIED:
+            _mirror_lower(&stats[1 + K + K * D], 1, D)
+    free(per_thread)
     if failed[0]:
         raise MemoryError("fastem: cannot allocate the per-thread EM buffers; "
                           "use a smaller chunk_size")
+
+
+cdef void _mirror_lower(double* a, Py_ssize_t n, Py_ssize_t D) noexcept nogil:
+    """Upper triangles of n (D, D) matrices from their lower ones."""
+    cdef Py_ssize_t k, i, j
+    for k in range(n):
+        for i in range(D):
+            for j in range(i + 1, D):
+                a[k * D * D + i * D + j] = a[k * D * D + j * D + i]
 
 
 def score_pass(
