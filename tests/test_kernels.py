@@ -95,6 +95,29 @@ def test_distance_blocks_over_components_match_reference(covariance_type, n_comp
     assert_close(stats.s1, s1, dtype)
 
 
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("n_features", [1, 2, 5])
+@pytest.mark.parametrize("zero_weight", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_two_components_match_reference(covariance_type, n_features, zero_weight, dtype):
+    # two components take one exp per row (the larger has exp(0) = 1), and
+    # one or two full-covariance features sum their statistics in one sweep;
+    # a zero weight gives the other component every row
+    X, params = make_case(covariance_type, dtype, "C", 2 * CHUNK + 3,
+                          n_features=n_features, n_components=2,
+                          zero_weight=zero_weight, seed=n_features)
+    stats, kp = run_em_stats(X, params, covariance_type)
+    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
+                                covariance_type)
+    nk, s1, s2 = suff_stats(X, resp, kp.shift, covariance_type)
+    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
+    assert_close(stats.nk, nk, dtype, scale=X.shape[0])
+    assert_close(stats.s1, s1, dtype)
+    assert_close(stats.s2, s2, dtype)
+    if zero_weight:
+        assert np.count_nonzero(stats.nk == 0.0) == 1
+
+
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
 def test_second_moments_about_the_common_shift_stay_accurate_far_from_it(
         covariance_type):

@@ -292,28 +292,45 @@ cdef double _normalize_chunk(
     rows' log-likelihoods."""
     cdef Py_ssize_t k, n
     cdef floating* lk
+    cdef floating a, b, t
+    cdef bint b_max
     cdef double total = 0.0
-    # the first component starts the maximum and the sum, instead of
-    # sweeps that only copy or zero them (small K is sweeps, not arithmetic)
-    if K == 1:
-        for n in range(P):
-            m[n] = lp[n]
-    else:
+    if K == 2:
+        # the larger of the two has exp(0) = 1: one exp per row instead of
+        # two (the same values as the general loops give)
         lk = lp + ld
         for n in range(P):
-            m[n] = lk[n] if lk[n] > lp[n] else lp[n]
-    for k in range(2, K):
-        lk = lp + k * ld
+            a = lp[n]
+            b = lk[n]
+            b_max = b > a
+            m[n] = b if b_max else a
+            t = _exp((a - b) if b_max else (b - a))
+            lp[n] = t if b_max else 1
+            lk[n] = 1 if b_max else t
+            s[n] = 1 + t
+    else:
+        # the first component starts the maximum and the sum, instead of
+        # sweeps that only copy or zero them (small K is sweeps, not
+        # arithmetic)
+        if K == 1:
+            for n in range(P):
+                m[n] = lp[n]
+        else:
+            lk = lp + ld
+            for n in range(P):
+                m[n] = lk[n] if lk[n] > lp[n] else lp[n]
+        for k in range(2, K):
+            lk = lp + k * ld
+            for n in range(P):
+                m[n] = lk[n] if lk[n] > m[n] else m[n]
         for n in range(P):
-            m[n] = lk[n] if lk[n] > m[n] else m[n]
-    for n in range(P):
-        lp[n] = _exp(lp[n] - m[n])
-        s[n] = lp[n]
-    for k in range(1, K):
-        lk = lp + k * ld
-        for n in range(P):
-            lk[n] = _exp(lk[n] - m[n])
-            s[n] += lk[n]
+            lp[n] = _exp(lp[n] - m[n])
+            s[n] = lp[n]
+        for k in range(1, K):
+            lk = lp + k * ld
+            for n in range(P):
+                lk[n] = _exp(lk[n] - m[n])
+                s[n] += lk[n]
     for n in range(P):
         m[n] = m[n] + _log(s[n])
         s[n] = (<floating> 1) / s[n] if n < n_rows else 0
