@@ -124,38 +124,12 @@ class SuffStats:
 
 
 @functools.lru_cache(maxsize=16)
-def _upper_ones(n_features):
-    """1.0 on and above the diagonal, 0.0 below: multiplying by it is
-    np.triu without building the mask on every call."""
-    ones = np.triu(np.ones((n_features, n_features)))
-    ones.flags.writeable = False
-    return ones
-
-
-@functools.lru_cache(maxsize=16)
 def _scaled_identity(n_features, value):
     """value * I, read-only: adding it adds value to every diagonal in one
     broadcast (off the diagonal x + 0.0 == x)."""
     eye = value * np.eye(n_features)
     eye.flags.writeable = False
     return eye
-
-
-def _diagonals(a):
-    """Writeable view of the diagonals of a C-contiguous (..., D, D) array:
-    every (D + 1)-th element of each matrix (the per-iteration M-step is
-    small enough for fancy indexing's cost to show)."""
-    n = a.shape[-1]
-    return a.reshape(*a.shape[:-2], n * n)[..., ::n + 1]
-
-
-def _add_to_diagonal(a, value):
-    if a.flags.c_contiguous:
-        _diagonals(a)[...] += value
-    else:
-        idx = np.arange(a.shape[-1])
-        a[..., idx, idx] += value
-    return a
 
 
 def estimate_parameters(stats, reg_covar):
@@ -180,7 +154,7 @@ def estimate_parameters(stats, reg_covar):
         #   = sum_n (x - c)(x - c)^T - sum_k n_k (m_k - c)(m_k - c)^T
         cov = stats.s2 - (nk[:, np.newaxis] * delta).T @ delta
         cov /= nk.sum()
-        _add_to_diagonal(cov, reg_covar)
+        cov += _scaled_identity(means.shape[1], reg_covar)
     elif cov_type == "diag":
         cov = stats.s2 / nk[:, np.newaxis] - delta**2 + reg_covar
     else:  # spherical: the mean of the diagonal variances
@@ -267,11 +241,8 @@ def covariances_from_cholesky(prec_chol, covariance_type):
 
 
 def log_det_cholesky(prec_chol, covariance_type, n_features):
-    """log det U_k per component (tied/spherical broadcast as scikit-learn)."""
-    if covariance_type == "full":
-        diag = (_diagonals(prec_chol) if prec_chol.flags.c_contiguous
-                else np.diagonal(prec_chol, axis1=1, axis2=2))
-        return np.add.reduce(np.log(diag), axis=1)
+    """log det U per component (diag), or the shared one (tied, spherical:
+    broadcast as scikit-learn does). Full covariance: _em.layout_full."""
     if covariance_type == "tied":
         return np.sum(np.log(np.diag(prec_chol)))
     if covariance_type == "diag":
@@ -311,12 +282,19 @@ class KernelParams:
         else:
             log_weights = np.full(n_components, -np.inf)
             np.log(weights, out=log_weights, where=weights > 0)
-        # (K,) whether log det is per component or shared (tied, spherical
-        # broadcast against the weights)
+        if covariance_type == "full":
+            # rows padded for the kernel's register blocks, zero below the
+            # diagonal and in the padding, and log det U_k (see _em.pyx)
+            self.prec = np.empty(n_components * n_features * _em.tri_stride(n_features),
+                                 dtype=dtype)
+            log_det = np.empty(n_components)
+            _em.layout_full(prec_chol, self.prec, log_det)
+        else:
+            self.prec = np.ascontiguousarray(np.ravel(prec_chol), dtype=dtype)
+            # tied and spherical broadcast against the weights
+            log_det = log_det_cholesky(prec_chol, covariance_type, n_features)
         self.log_const = np.ascontiguousarray(
-            log_weights
-            + (log_det_cholesky(prec_chol, covariance_type, n_features)
-               - 0.5 * n_features * math.log(2 * math.pi)),
+            log_weights + (log_det - 0.5 * n_features * math.log(2 * math.pi)),
             dtype=np.float64,
         )
         if covariance_type == "full":
@@ -335,15 +313,6 @@ class KernelParams:
         else:
             loc = means
         self.loc = np.ascontiguousarray(loc, dtype=dtype)
-        if covariance_type == "full":
-            # rows padded for the kernel's register blocks, zero below the
-            # diagonal and in the padding (see _em.pyx)
-            prec = np.zeros((n_components, n_features, _em.tri_stride(n_features)),
-                            dtype=dtype)
-            np.multiply(prec_chol, _upper_ones(n_features), out=prec[:, :, :n_features])
-            self.prec = prec.reshape(-1)
-        else:
-            self.prec = np.ascontiguousarray(np.ravel(prec_chol), dtype=dtype)
         self.center = np.ascontiguousarray(center, dtype=dtype)
         self.shift = np.ascontiguousarray(shift, dtype=dtype)
         self.shift64 = self.shift.astype(np.float64)

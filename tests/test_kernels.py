@@ -256,27 +256,35 @@ def test_precision_cholesky_matches_numpy(n_features):
 
 
 @pytest.mark.parametrize("n_features", [1, 3, 9])
-def test_kernel_layout_reads_only_the_upper_triangle_of_any_layout(n_features):
-    # the per-iteration packing takes shortcuts for C-contiguous factors;
-    # a Fortran-ordered factor with garbage below the diagonal must give the
-    # same kernel parameters as the clean triangular one
-    from fastem._covariance import KernelParams, _add_to_diagonal
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_layout_reads_only_the_upper_triangle_of_any_layout(n_features, dtype):
+    # the per-iteration packing (_em.layout_full) reads factors of any
+    # strides; a Fortran-ordered factor with garbage below the diagonal must
+    # give the same kernel parameters as the clean triangular one
+    from fastem._covariance import KernelParams
+    from fastem._kernels._em import tri_stride
     rng = np.random.default_rng(n_features)
     weights, means, U = random_params(rng, "full", 3, n_features)
     dirty = np.asfortranarray(U + np.tril(rng.normal(size=U.shape), -1))
-    clean = KernelParams(weights, means, U, "full", np.float64)
-    other = KernelParams(weights, means, dirty, "full", np.float64)
+    clean = KernelParams(weights, means, U, "full", dtype)
+    other = KernelParams(weights, means, dirty, "full", dtype)
     np.testing.assert_array_equal(other.prec, clean.prec)
     np.testing.assert_array_equal(other.log_const, clean.log_const)
+    ldu = tri_stride(n_features)
+    padded = np.zeros((3, n_features, ldu))
+    padded[:, :, :n_features] = np.triu(U)
+    np.testing.assert_array_equal(clean.prec, padded.astype(dtype).ravel())
     expected = np.log(weights) - 0.5 * n_features * np.log(2 * np.pi) + np.array(
         [np.log(np.diag(u)).sum() for u in U])
     np.testing.assert_allclose(clean.log_const, expected, rtol=1e-14)
-    # adding to the diagonals: contiguous and strided alike
-    a = rng.normal(size=(3, n_features, n_features))
-    b = np.array(a, order="F")  # a copy, even where a is both C and F ordered
-    expected = a + 0.5 * np.eye(n_features)
-    np.testing.assert_array_equal(_add_to_diagonal(a, 0.5), expected)
-    np.testing.assert_array_equal(_add_to_diagonal(b, 0.5), expected)
+
+
+def test_ridge_is_added_to_the_diagonals_only():
+    from fastem._covariance import _scaled_identity
+    a = np.random.default_rng(0).normal(size=(3, 4, 4))
+    ridge = _scaled_identity(4, 0.5)
+    np.testing.assert_array_equal(a + ridge, a + 0.5 * np.eye(4))
+    assert not ridge.flags.writeable
 
 
 def test_denormal_flushing_is_restored_after_a_pass():

@@ -51,6 +51,7 @@ totals.
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
+from libc.math cimport log
 from libc.string cimport memcpy, memset
 
 cdef extern from "fastem_math.h" nogil:
@@ -103,6 +104,33 @@ COV_TYPE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERIC
 def tri_stride(Py_ssize_t n_features):
     """Row stride of each full-covariance factor in ``prec`` (see module doc)."""
     return FE_TRI_STRIDE(n_features)
+
+
+def layout_full(
+    const double[:, :, :] prec_chol,    # IN (K, D, D) upper-triangular U_k, any strides
+    floating[::1] prec,                 # OUT (K * D * tri_stride(D)) the kernels' layout
+    double[::1] log_det,                # OUT (K,) log det U_k
+):
+    """Full-covariance factors laid out for the kernels (see module doc):
+    rows padded to tri_stride(D), zero below the diagonal and in the
+    padding (whatever the input holds there), and their log-determinants,
+    the sums of the logs of the diagonals. One typed call: per iteration
+    on small models, NumPy's per-call costs were most of this work."""
+    cdef Py_ssize_t K = prec_chol.shape[0], D = prec_chol.shape[1]
+    cdef Py_ssize_t ldu = FE_TRI_STRIDE(D)
+    cdef Py_ssize_t k, i, j
+    cdef double acc
+    if prec_chol.shape[2] != D or prec.shape[0] != K * D * ldu or log_det.shape[0] != K:
+        raise ValueError("fastem: layout_full got arrays of inconsistent shapes")
+    with nogil:
+        for k in range(K):
+            acc = 0.0
+            for i in range(D):
+                for j in range(ldu):
+                    prec[(k * D + i) * ldu + j] = (
+                        <floating> prec_chol[k, i, j] if i <= j < D else 0)
+                acc += log(prec_chol[k, i, i])
+            log_det[k] = acc
 
 
 def stats_size(int cov_type, Py_ssize_t n_components, Py_ssize_t n_features):
