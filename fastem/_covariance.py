@@ -188,7 +188,7 @@ def compute_precision_cholesky(covariances, covariance_type, reg_covar=None):
         # one typed call for all components: NumPy's or SciPy's linalg
         # wrappers cost more per call than these small factorisations
         out = np.empty_like(covs)
-        ok = _linalg.precision_cholesky(covs, out) < 0 and np.isfinite(out).all()
+        ok = _linalg.precision_cholesky(covs, out) < 0
         if not ok:
             bad = [k for k, c in enumerate(covs) if not _is_positive_definite(c)]
             bad = bad if covariance_type == "full" else None
@@ -277,7 +277,7 @@ class KernelParams:
         self.covariance_type = covariance_type
         self.n_components, self.n_features = n_components, n_features
         # log 0 = -inf marks an empty component (exp gives exactly 0)
-        if weights.all():
+        if np.count_nonzero(weights) == n_components:
             log_weights = np.log(weights)
         else:
             log_weights = np.full(n_components, -np.inf)

@@ -48,6 +48,18 @@ class Engine:
         self.stats_size = _em.stats_size(
             _em.COV_TYPE_CODES[covariance_type], n_components, n_features
         )
+        self._split_cache = (None, None)
+
+    def _split(self, n_samples):
+        """(chunk size, threads) for n_samples rows; the last answer is kept,
+        as every iteration of a fit asks it for the same n_samples."""
+        cached_n, split = self._split_cache
+        if cached_n != n_samples:
+            chunk = self._chunk_for(n_samples)
+            n_chunks = -(-n_samples // chunk)
+            split = (chunk, max(1, min(self.max_threads, n_chunks)))
+            self._split_cache = (n_samples, split)
+        return split
 
     def _chunk_for(self, n_samples):
         # buffers are sized by the chunk: never larger than the data; and
@@ -57,10 +69,6 @@ class Engine:
             per_thread = -(-n_samples // (4 * self.max_threads))
             return max(1, min(self.chunk_size, max(per_thread, _MIN_CHUNK)))
         return max(1, min(self.chunk_size, n_samples))
-
-    def _threads_for(self, n_samples):
-        n_chunks = -(-n_samples // self._chunk_for(n_samples))
-        return max(1, min(self.max_threads, n_chunks))
 
     def kernel_params(self, weights, means, prec_chol, dtype):
         return KernelParams(weights, means, prec_chol, self.covariance_type, dtype)
@@ -84,10 +92,10 @@ class Engine:
     def _em_stats(self, X, params):
         n_samples = X.shape[0]
         flat = np.empty(self.stats_size)
+        chunk, threads = self._split(n_samples)
         _em.em_pass(
             X, params.loc, params.prec, params.center, params.log_const,
-            params.shift, params.cov_code, self._chunk_for(n_samples),
-            self._threads_for(n_samples), flat,
+            params.shift, params.cov_code, chunk, threads, flat,
         )
         return SuffStats.from_flat(self.covariance_type, n_samples, flat, params.shift64)
 
@@ -127,11 +135,10 @@ class Engine:
         return total
 
     def _score(self, X, params, out_ll, out_resp, out_labels):
-        n_samples = X.shape[0]
+        chunk, threads = self._split(X.shape[0])
         _em.score_pass(
             X, params.loc, params.prec, params.center, params.log_const,
-            params.cov_code, self._chunk_for(n_samples),
-            self._threads_for(n_samples), out_ll, out_resp, out_labels,
+            params.cov_code, chunk, threads, out_ll, out_resp, out_labels,
         )
 
 

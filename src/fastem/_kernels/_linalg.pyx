@@ -4,7 +4,7 @@ NumPy's linalg wrappers cost several microseconds per call, more than the
 factorisations themselves at the sizes of a mixture's covariances; this
 is the M-step's only O(K D^3) work.
 """
-from libc.math cimport sqrt
+from libc.math cimport isfinite, sqrt
 
 
 def precision_cholesky(
@@ -14,7 +14,8 @@ def precision_cholesky(
     """For each k: cov_k = L L^T (Cholesky), U = (L^-1)^T.
 
     Returns -1, or the first component whose covariance is not positive
-    definite (its ``out`` is then undefined).
+    definite or whose factor is not finite (e.g. a pivot so small that its
+    reciprocal overflows); that component's ``out`` is then undefined.
     """
     cdef Py_ssize_t K = cov.shape[0], D = cov.shape[1]
     cdef Py_ssize_t k, i, j, m
@@ -52,4 +53,10 @@ def precision_cholesky(
                     for m in range(j, i):
                         s = s + L[i, m] * out[k, j, m]
                     out[k, j, i] = -s / L[i, i]
+            for j in range(D):
+                for i in range(j, D):
+                    if not isfinite(out[k, j, i]):
+                        failed = <int> k
+            if failed >= 0:
+                break
     return failed
