@@ -247,7 +247,9 @@ def log_det_cholesky(prec_chol, covariance_type, n_features):
         return np.sum(np.log(np.diag(prec_chol)))
     if covariance_type == "diag":
         return np.sum(np.log(prec_chol), axis=1)
-    return n_features * np.log(prec_chol)
+    if covariance_type == "spherical":
+        return n_features * np.log(prec_chol)
+    raise ValueError(f"log_det_cholesky: no shared formula for {covariance_type!r}")
 
 
 def n_parameters(covariance_type, n_components, n_features):

@@ -42,22 +42,30 @@ def assert_close(actual, expected, dtype, scale=None):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-300))
 
 
+def assert_pass_matches_reference(X, params, covariance_type, dtype, second_moments=True):
+    """Run the EM pass and check its statistics against the NumPy reference;
+    returns them."""
+    stats, kp = run_em_stats(X, params, covariance_type)
+    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
+                                covariance_type)
+    nk, s1, s2 = suff_stats(X, resp, kp.shift, covariance_type)
+    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
+    assert_close(stats.nk, nk, dtype, scale=X.shape[0])
+    assert_close(stats.s1, s1, dtype)
+    if second_moments:
+        # full and tied: the lower triangles are summed, the upper ones mirrored
+        assert_close(stats.s2, s2, dtype)
+    return stats
+
+
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("n_samples", SIZES)
 def test_em_pass_matches_reference(covariance_type, dtype, order, n_samples):
     X, params = make_case(covariance_type, dtype, order, n_samples)
-    stats, kp = run_em_stats(X, params, covariance_type)
-    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
-                                covariance_type)
-    nk, s1, s2 = suff_stats(X, resp, kp.shift, covariance_type)
+    stats = assert_pass_matches_reference(X, params, covariance_type, dtype)
     assert stats.n_samples == n_samples
-    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
-    assert_close(stats.nk, nk, dtype, scale=n_samples)
-    assert_close(stats.s1, s1, dtype)
-    # full and tied: the lower triangles are summed, the upper ones mirrored
-    assert_close(stats.s2, s2, dtype)
 
 
 @pytest.mark.parametrize("n_features", [1, 2, 3, 7, 8, 9, 12, 16, 17])
@@ -68,13 +76,7 @@ def test_full_pass_matches_reference_across_register_block_edges(n_features, dty
     # features have their own chunk copies)
     X, params = make_case("full", dtype, "C", 2 * CHUNK + 3, n_features=n_features,
                           seed=n_features)
-    stats, kp = run_em_stats(X, params, "full")
-    ll, resp = responsibilities(X, *reference_params(params, "full", dtype), "full")
-    nk, s1, s2 = suff_stats(X, resp, kp.shift, "full")
-    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
-    assert_close(stats.nk, nk, dtype, scale=X.shape[0])
-    assert_close(stats.s1, s1, dtype)
-    assert_close(stats.s2, s2, dtype)
+    assert_pass_matches_reference(X, params, "full", dtype)
 
 
 @pytest.mark.parametrize("covariance_type", ["tied", "diag", "spherical"])
@@ -86,13 +88,7 @@ def test_distance_blocks_over_components_match_reference(covariance_type, n_comp
     # at a time, the rest one by one: counts on and off those multiples
     X, params = make_case(covariance_type, dtype, "C", 2 * CHUNK + 3, n_features=5,
                           n_components=n_components, seed=n_components)
-    stats, kp = run_em_stats(X, params, covariance_type)
-    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
-                                covariance_type)
-    nk, s1, _ = suff_stats(X, resp, kp.shift, covariance_type)
-    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
-    assert_close(stats.nk, nk, dtype, scale=X.shape[0])
-    assert_close(stats.s1, s1, dtype)
+    assert_pass_matches_reference(X, params, covariance_type, dtype, second_moments=False)
 
 
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
@@ -106,14 +102,7 @@ def test_two_components_match_reference(covariance_type, n_features, zero_weight
     X, params = make_case(covariance_type, dtype, "C", 2 * CHUNK + 3,
                           n_features=n_features, n_components=2,
                           zero_weight=zero_weight, seed=n_features)
-    stats, kp = run_em_stats(X, params, covariance_type)
-    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
-                                covariance_type)
-    nk, s1, s2 = suff_stats(X, resp, kp.shift, covariance_type)
-    assert_close(stats.log_likelihood, ll.sum(), dtype, scale=np.abs(ll).sum())
-    assert_close(stats.nk, nk, dtype, scale=X.shape[0])
-    assert_close(stats.s1, s1, dtype)
-    assert_close(stats.s2, s2, dtype)
+    stats = assert_pass_matches_reference(X, params, covariance_type, dtype)
     if zero_weight:
         assert np.count_nonzero(stats.nk == 0.0) == 1
 

@@ -678,7 +678,7 @@ def em_pass(
     stats[:] = 0.0
     if N == 0:
         return
-    # one row per thread; a thread that gets no chunk leaves zeros
+    # one row of sums per thread; a thread that gets no chunk leaves zeros
     per_thread = <double*> calloc(n_threads * S, sizeof(double))
     if per_thread == NULL:
         raise MemoryError("fastem: cannot allocate the per-thread statistics")
@@ -686,12 +686,11 @@ def em_pass(
     with nogil, parallel(num_threads=n_threads):
         fp_state = fe_flush_denormals()
         xt = _workspace(D, K, ld, &loc[0, 0])
-        acc = <double*> malloc(2 * S * sizeof(double))
-        if xt == NULL or acc == NULL:
+        # this thread's sums go straight to its row of per_thread
+        acc = per_thread + threadid() * S
+        local = <double*> malloc(S * sizeof(double))
+        if xt == NULL or local == NULL:
             failed[0] = 1
-        else:
-            memset(acc, 0, S * sizeof(double))
-        local = acc + S
         dt = xt + D * ld
         zt = dt + D * ld
         lp = zt + D * ld
@@ -713,10 +712,8 @@ def em_pass(
                          dt, zt, local)
             for s in range(S):
                 acc[s] += local[s]
-        if not failed[0]:
-            memcpy(per_thread + threadid() * S, acc, S * sizeof(double))
         free(xt)
-        free(acc)
+        free(local)
         fe_restore_fp_state(fp_state)
     if not failed[0]:
         for ch in range(n_threads):
