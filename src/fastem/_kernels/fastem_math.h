@@ -15,6 +15,8 @@
 #define FE_LN2_HI 0.693145751953125
 #define FE_LN2_LO 1.42860682030941723212e-6
 #define FE_LOG2E 1.4426950408889634
+/* 1.5 * 2^52: adding it rounds a double of magnitude < 2^51 to an integer */
+#define FE_EXP_SHIFT 6755399441055744.0
 
 static inline double fe_exp(double x)
 {
@@ -23,13 +25,21 @@ static inline double fe_exp(double x)
      * -708.39 the result is flushed to 0, so exp(-inf) == 0 exactly. For
      * x <= 709 (the kernels pass differences <= 0): there is no upper clamp,
      * which with the lower one written as a maximum (NaN kept) saves a
-     * fifth of the instructions of the log-sum-exp's exp loop. */
+     * fifth of the instructions of the log-sum-exp's exp loop.
+     *
+     * k is rounded by adding 1.5 * 2^52 (FE_EXP_SHIFT): the sum's low
+     * mantissa bits are then k itself, so 2^k is built from its bits with
+     * 64-bit integer adds and shifts. A double -> int64 conversion, the
+     * obvious way, is an AVX-512 instruction: without it (AVX2, SSE) GCC
+     * keeps the whole loop scalar. */
     const double lo = -708.3964185322641;
     double xc = x < lo ? lo : x;
-    double k = __builtin_floor(xc * FE_LOG2E + 0.5);
     /* fused multiply-adds: the kernels are compiled with reassociation
-     * allowed, which would fold a two-step reduction into one rounded
-     * product; an fma is a single operation it cannot split */
+     * allowed, which would fold the rounding shift, or a two-step
+     * reduction, into one unrounded expression; an fma is a single
+     * operation it cannot split */
+    double t = __builtin_fma(xc, FE_LOG2E, FE_EXP_SHIFT);
+    double k = t - FE_EXP_SHIFT;
     double r = __builtin_fma(k, -FE_LN2_LO, __builtin_fma(k, -FE_LN2_HI, xc));
     double p = 1.0 / 6227020800.0;
     p = p * r + 1.0 / 479001600.0;
@@ -45,7 +55,11 @@ static inline double fe_exp(double x)
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t bits = ((int64_t)k + 1023) << 52;
+    /* t's bits are those of 1.5 * 2^52 plus k; adding the bias 1023 and
+     * shifting the exponent field into place drops the constant's bits */
+    uint64_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits + 1023) << 52;
     double scale;
     memcpy(&scale, &bits, sizeof scale);
     return x < lo ? 0.0 : p * scale;
@@ -78,15 +92,21 @@ static inline double fe_log(double x)
     /* x = 2^e m with m in [sqrt(1/2), sqrt(2)); log m = 2 atanh(t),
      * t = (m - 1) / (m + 1), |t| < 0.172, series to t^23 (< 1e-17).
      * For normal positive x (the kernels call it on sums >= 1). */
-    int64_t bits;
+    uint64_t bits, ebits;
     memcpy(&bits, &x, sizeof bits);
-    int64_t e = ((bits >> 52) & 0x7FF) - 1023;
-    bits = (bits & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL;
+    /* the biased exponent E as a double without an int64 -> double
+     * conversion (AVX-512 only; see fe_exp): E in the low mantissa bits
+     * of 2^52 is 2^52 + E exactly */
+    ebits = (bits >> 52) | 0x4330000000000000ULL;
+    double E;
+    memcpy(&E, &ebits, sizeof E);
+    E -= 4503599627370496.0;
+    bits = (bits & 0x000FFFFFFFFFFFFFULL) | 0x3FF0000000000000ULL;
     double m;
     memcpy(&m, &bits, sizeof m);
-    int64_t big = m > 1.4142135623730951;
+    int big = m > 1.4142135623730951;
     m = big ? 0.5 * m : m;
-    double ed = (double)(e + big);
+    double ed = E - (big ? 1022.0 : 1023.0);
     double t = (m - 1.0) / (m + 1.0);
     double t2 = t * t;
     double p = 1.0 / 23.0;
