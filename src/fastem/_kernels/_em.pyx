@@ -69,6 +69,9 @@ cdef extern from "fastem_simd.h" nogil:
                           Py_ssize_t ld, Py_ssize_t P, double* out)
     void fe_gram4_plain_f(const float* w, const float* x, const float* c,
                           Py_ssize_t ld, Py_ssize_t P, float* out)
+    double fe_wdiff_d(const double* r, const double* x, double c, Py_ssize_t P,
+                      double* w)
+    float fe_wdiff_f(const float* r, const float* x, float c, Py_ssize_t P, float* w)
     Py_ssize_t FE_TRI_STRIDE(Py_ssize_t D)
     void fe_tri_sqnorm_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                          const double* mu, const double* U, Py_ssize_t ldu, double* q)
@@ -559,9 +562,6 @@ cdef void _stats_chunk(
 ) noexcept nogil:
     cdef Py_ssize_t i, k, n
     cdef const floating* r
-    cdef const floating* xi
-    cdef floating* wi
-    cdef floating c, a1
     cdef double* nk = st + 1
     cdef double* s1 = st + 1 + K
     cdef double* s2 = st + 1 + K + K * D
@@ -573,17 +573,15 @@ cdef void _stats_chunk(
         for k in range(K):
             r = resp + k * ld
             nk[k] += _sum(r, P)
-            # w = r (x - c_k) in one sweep, summing w as we go; the scatter
-            # forms x - c_k itself
+            # w = r (x - c_k) in one sweep, summing w as we go
+            # (fastem_simd.h); the scatter forms x - c_k itself
             for i in range(D):
-                c = shift[k * D + i]
-                xi = xt + i * ld
-                wi = wt + i * ld
-                a1 = 0
-                for n in range(P):
-                    wi[n] = r[n] * (xi[n] - c)
-                    a1 += wi[n]
-                s1[k * D + i] += a1
+                if floating is double:
+                    s1[k * D + i] += fe_wdiff_d(r, xt + i * ld, shift[k * D + i], P,
+                                                wt + i * ld)
+                else:
+                    s1[k * D + i] += fe_wdiff_f(r, xt + i * ld, shift[k * D + i], P,
+                                                wt + i * ld)
             _gram_lower(wt, xt, shift + k * D, P, ld, D, s2 + k * D * D)
         return
     # tied, diag, spherical: one shift c for all components, so the

@@ -228,6 +228,34 @@ FE_DEFINE_GRAM4(fe_gram4_f, float, fe_vf, fe_hsum_f, 1)
 FE_DEFINE_GRAM4(fe_gram4_plain_d, double, fe_vd, fe_hsum_d, 0)
 FE_DEFINE_GRAM4(fe_gram4_plain_f, float, fe_vf, fe_hsum_f, 0)
 
+/* w[n] = r[n] (x[n] - c) for n < P, returning the sum of w. The sum runs
+ * in A independent vector chains: with one, every vector waits for the
+ * previous add (the AVX2 build spent a tenth of the W1 pass on that
+ * latency). A L divides 32, so that P, a multiple of 32, is whole rounds. */
+#define FE_DEFINE_WDIFF(NAME, T, V)                                            \
+static inline T NAME(const T *r, const T *x, T c, ptrdiff_t P, T *w)           \
+{                                                                              \
+    enum { L = (int)(sizeof(V) / sizeof(T)), A = 32 / L < 4 ? 32 / L : 4 };    \
+    V acc[A];                                                                  \
+    for (int a = 0; a < A; a++)                                                \
+        acc[a] = (V){0};                                                       \
+    for (ptrdiff_t n = 0; n < P; n += A * L)                                   \
+        for (int a = 0; a < A; a++) {                                          \
+            V v = *(const V *)(r + n + a * L) * (*(const V *)(x + n + a * L) - c); \
+            *(V *)(w + n + a * L) = v;                                         \
+            acc[a] += v;                                                       \
+        }                                                                      \
+    for (int a = 1; a < A; a++)                                                \
+        acc[0] += acc[a];                                                      \
+    T total = 0;                                                               \
+    for (int l = 0; l < L; l++)                                                \
+        total += acc[0][l];                                                    \
+    return total;                                                              \
+}
+
+FE_DEFINE_WDIFF(fe_wdiff_d, double, fe_vd)
+FE_DEFINE_WDIFF(fe_wdiff_f, float, fe_vf)
+
 /* q[n] = |y_n|^2 with y_j = sum_{i <= j} (x_i[n] - mu_i) U[i * ldu + j], the
  * differences formed as x is loaded. U is upper triangular, row-major with
  * row stride ldu >= D rounded up to a multiple of C, and holds zeros below
