@@ -115,19 +115,21 @@ static inline double fe_log(double x)
     m = big ? 0.5 * m : m;
     double ed = E - (big ? 1022.0 : 1023.0);
     double t = (m - 1.0) / (m + 1.0);
-    double t2 = t * t;
-    double p = 1.0 / 23.0;
-    p = p * t2 + 1.0 / 21.0;
-    p = p * t2 + 1.0 / 19.0;
-    p = p * t2 + 1.0 / 17.0;
-    p = p * t2 + 1.0 / 15.0;
-    p = p * t2 + 1.0 / 13.0;
-    p = p * t2 + 1.0 / 11.0;
-    p = p * t2 + 1.0 / 9.0;
-    p = p * t2 + 1.0 / 7.0;
-    p = p * t2 + 1.0 / 5.0;
-    p = p * t2 + 1.0 / 3.0;
-    p = p * t2 + 1.0;
+    double t2 = t * t, t4 = t2 * t2;
+    /* sum_j t2^j / (2j + 1) as two chains in t4 (see fe_exp) */
+    double a = 1.0 / 21.0;
+    a = a * t4 + 1.0 / 17.0;
+    a = a * t4 + 1.0 / 13.0;
+    a = a * t4 + 1.0 / 9.0;
+    a = a * t4 + 1.0 / 5.0;
+    a = a * t4 + 1.0;
+    double b = 1.0 / 23.0;
+    b = b * t4 + 1.0 / 19.0;
+    b = b * t4 + 1.0 / 15.0;
+    b = b * t4 + 1.0 / 11.0;
+    b = b * t4 + 1.0 / 7.0;
+    b = b * t4 + 1.0 / 3.0;
+    double p = __builtin_fma(t2, b, a);
     return ed * FE_LN2_HI + (ed * FE_LN2_LO + 2.0 * t * p);
 }
 
