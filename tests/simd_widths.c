@@ -134,6 +134,45 @@ DEFINE_MAP(map_log_f, float, fe_logf)
         }                                                                      \
     } while (0)
 
+/* q[n] = |(x_n - mu)^T U|^2 for U upper triangular (zeros below the
+ * diagonal and in the padding columns, as the extension lays it out), for
+ * feature counts around and between the coordinate blocks */
+#define CHECK_TRI(NAME, T, DMAX, TOL)                                          \
+    do {                                                                       \
+        enum { P = 64, LD = 72, LDU = FE_TRI_STRIDE(64) };                     \
+        static const int dims[] = {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 31, 64}; \
+        static T xt[64 * LD], U[64 * LDU], q[P];                               \
+        T mu[64];                                                              \
+        for (size_t di = 0; di < sizeof(dims) / sizeof(dims[0]); di++) {      \
+            int D = dims[di];                                                  \
+            if (D > DMAX)                                                      \
+                continue;                                                      \
+            int ldu = FE_TRI_STRIDE(D);                                        \
+            for (int i = 0; i < D * LD; i++)                                   \
+                xt[i] = (T)uniform();                                          \
+            for (int i = 0; i < D; i++) {                                      \
+                mu[i] = (T)uniform();                                          \
+                for (int j = 0; j < ldu; j++)                                  \
+                    U[i * ldu + j] = (j >= i && j < D) ? (T)uniform() : 0;     \
+            }                                                                  \
+            NAME(xt, P, LD, D, mu, U, ldu, q);                                 \
+            for (int n = 0; n < P; n++) {                                      \
+                double ref = 0;                                                \
+                for (int j = 0; j < D; j++) {                                  \
+                    double y = 0;                                              \
+                    for (int i = 0; i <= j; i++)                               \
+                        y += ((double)xt[i * LD + n] - mu[i]) * U[i * ldu + j]; \
+                    ref += y * y;                                              \
+                }                                                              \
+                if (fabs(q[n] - ref) > TOL * (1 + ref)) {                      \
+                    printf(#NAME " D=%d row %d: %g, expected %g\n", D, n,      \
+                           (double)q[n], ref);                                 \
+                    failures++;                                                \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+    } while (0)
+
 int main(void)
 {
     int failures = 0;
@@ -146,6 +185,10 @@ int main(void)
     CHECK_GRAM(fe_gram4_plain_f, float, 0, 1e-4);
     CHECK_TRANSPOSE(fe_transpose_d, double);
     CHECK_TRANSPOSE(fe_transpose_f, float);
+    CHECK_TRI(fe_tri_sqnorm_d, double, 64, 1e-12);
+    CHECK_TRI(fe_tri_sqnorm_f, float, 64, 1e-4);
+    CHECK_TRI(fe_tri_sqnorm2_d, double, 2, 1e-12);
+    CHECK_TRI(fe_tri_sqnorm2_f, float, 2, 1e-4);
     CHECK_EXP_LOG(map_exp_d, map_log_d, double, -708.0, 2e-15);
     CHECK_EXP_LOG(map_exp_f, map_log_f, float, -87.0, 1.2e-6);
     printf("vector bytes %d, failures %d\n", FE_VBYTES, failures);

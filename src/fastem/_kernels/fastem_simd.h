@@ -295,10 +295,10 @@ static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
             for (int c = 0; c < C; c++)                                        \
                 for (int t = 0; t < TV; t++)                                   \
                     acc[c][t] = (V){0};                                        \
-            /* rows i <= j + C - 1 of U reach these coordinates; the        \
-             * pointers step by rows (with -fwrapv, index products i * ld   \
-             * are not strength-reduced and cost registers) */              \
-            const T *mi = mu, *mend = mu + ((j + C < D) ? j + C : D);          \
+            /* rows i <= j of U reach all C coordinates; the pointers step \
+             * by rows (with -fwrapv, index products i * ld are not         \
+             * strength-reduced and cost registers) */                      \
+            const T *mi = mu, *mend = mu + j + 1;                              \
             const T *xi = xt + n0, *ui = U + j;                                \
             for (; mi < mend; mi++, xi += ld, ui += ldu) {                     \
                 V x[TV];                                                       \
@@ -312,6 +312,25 @@ static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
                     for (int t = 0; t < TV; t++)                               \
                         acc[c][t] += x[t] * u;                                 \
                 }                                                              \
+            }                                                                  \
+            /* row j + s reaches coordinates j + s .. j + C - 1 only: the   \
+             * zero triangle below the block's diagonal is skipped */       \
+            _Pragma("GCC unroll 16")                                           \
+            for (int s = 1; s < C; s++) {                                      \
+                if (j + s >= D)                                                \
+                    break;                                                     \
+                V x[TV];                                                       \
+                for (int t = 0; t < TV; t++) {                                 \
+                    x[t] = *(const V *)(xi + t * L) - *mi;                     \
+                    FE_IN_REGISTER(x[t]);                                      \
+                }                                                              \
+                for (int c = s; c < C; c++) {                                  \
+                    V u = (V){0} + ui[c];                                      \
+                    FE_PIN_BROADCAST(u);                                       \
+                    for (int t = 0; t < TV; t++)                               \
+                        acc[c][t] += x[t] * u;                                 \
+                }                                                              \
+                mi++, xi += ld, ui += ldu;                                     \
             }                                                                  \
             for (int c = 0; c < C; c++)                                        \
                 for (int t = 0; t < TV; t++)                                   \
