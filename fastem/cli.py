@@ -183,6 +183,10 @@ def build_parser():
                        help="allowed fall of a speed-up, e.g. 0.2 or 20%% (default: "
                             "AUTO, derived per workload from the measured "
                             "round-to-round noise)")
+    bench.add_argument("--no-rerun", action="store_true",
+                       help="with --compare: report a fall beyond the threshold at "
+                            "once instead of running that workload again to "
+                            "confirm it")
     bench.add_argument("--load", metavar="RESULT.json",
                        help="report (and --compare) a saved result instead of "
                             "running the suite")
@@ -524,6 +528,7 @@ def _run_bench(args):
         given = [flag for flag, value in (("--quick", args.quick),
                                           ("--workloads", args.workloads),
                                           ("--rounds", args.rounds),
+                                          ("--no-rerun", args.no_rerun),
                                           ("--save", args.save)) if value]
         if given:
             raise ValueError(f"{', '.join(given)} apply to a new run, not to "
@@ -538,6 +543,16 @@ def _run_bench(args):
             )
         result = _bench.run_suite(args.workloads, quick=args.quick, rounds=args.rounds,
                                   progress=_progress)
+        if baseline is not None and not args.no_rerun:
+            fell = _bench.regressed(_bench.compare(result, baseline, args.threshold)[0])
+            if fell:
+                _progress(f"{', '.join(fell)}: speed-up over scikit-learn fell beyond "
+                          f"the threshold; running again to tell a regression from "
+                          f"a disturbed run")
+                rerun = _bench.run_suite(fell, quick=args.quick, rounds=args.rounds,
+                                         memory=False, progress=_progress,
+                                         roofline=result["roofline"])
+                _bench.merge_rerun(result, rerun)
         if args.save:
             _bench.save_result(result, args.save)
 
@@ -555,7 +570,7 @@ def _run_bench(args):
         print(_bench.format_comparison(rows, args.compare, baseline))
         for difference in _bench.machine_differences(result, baseline):
             print(f"note: machine differs from the baseline's: {difference}")
-        regressed = [row["workload"] for row in rows if row["status"] == "REGRESSED"]
+        regressed = _bench.regressed(rows)
         if regressed:
             print(f"fastem: speed-up over scikit-learn fell beyond the threshold on "
                   f"{', '.join(regressed)}", file=sys.stderr)

@@ -87,11 +87,46 @@ def test_live_run_against_inflated_baseline_fails(saved, tmp_path):
     # a live 2-round run of W5 is noisy (its speed-up was seen 5x the saved
     # run's): inflate far beyond that, so the fall exceeds even the 80 % cap
     inflated = doctor(out, tmp_path / "inflated.json", factor=1000.0)
+    again = tmp_path / "again.json"
     result = run("bench", "--quick", "--workloads", "W5", "--rounds", "2",
-                 "--compare", inflated)
+                 "--compare", inflated, "--save", again)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "REGRESSED" in result.stdout
     assert "Traceback" not in result.stderr
+    # the fall was confirmed by a second attempt, which the file keeps
+    assert "W5: speed-up over scikit-learn fell beyond the threshold; running again" \
+        in result.stderr
+    assert "W5: run again after a first attempt at -" in result.stdout
+    entry = json.loads(again.read_text())["workloads"]["W5"]
+    assert entry["first_attempt"]["speedup_vs_sklearn"] > 0
+    assert len(entry["speedup_rounds"]) == 2
+
+
+def test_a_fall_not_seen_again_is_not_a_regression(saved):
+    _, out = saved
+    baseline = _bench.load_result(out)
+    first = _bench.load_result(out)
+    first["workloads"]["W5"]["speedup_vs_sklearn"] /= 10.0
+    rows, failed = _bench.compare(first, baseline)
+    assert failed and _bench.regressed(rows) == ["W5"]
+
+    _bench.merge_rerun(first, {"workloads": {"W5": _bench.load_result(out)["workloads"]["W5"]},
+                               "elapsed_s": 1.0})
+    rows, failed = _bench.compare(first, baseline)
+    assert not failed
+    (row,) = rows
+    assert row["status"] == "ok (re-run)"
+    assert row["change"] == pytest.approx(0.0)
+    assert row["first_change"] == pytest.approx(-0.9)
+    assert "W5: run again after a first attempt at -90.0%" in \
+        _bench.format_comparison(rows, out, baseline)
+
+    # falling twice is a regression
+    again = _bench.load_result(out)
+    again["workloads"]["W5"]["speedup_vs_sklearn"] /= 10.0
+    _bench.merge_rerun(first, again)
+    rows, failed = _bench.compare(first, baseline)
+    assert failed and rows[0]["status"] == "REGRESSED"
 
 
 def test_fixed_threshold_overrides_noise(saved, tmp_path):
@@ -181,3 +216,9 @@ def test_pass_scaling_times_the_pass_on_one_and_all_threads():
     derived = _bench._derived({"W1": {"libraries": {"fastem": {"s_per_iter": 1.0}},
                                       "threads": w.threads, "pass_scaling": out}})
     assert [v for k, v in derived.items() if "pass alone" in k] == [out["speedup"]]
+
+
+def test_load_refuses_run_options(saved, capsys):
+    _, out = saved
+    assert cli.main(["bench", "--load", str(out), "--no-rerun"]) == 1
+    assert "--no-rerun apply to a new run" in capsys.readouterr().err
