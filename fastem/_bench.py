@@ -1146,8 +1146,25 @@ def merge_rerun(result, rerun):
         }
         result["workloads"][name] = entry
     result["derived"] = _derived(result["workloads"])
-    result["elapsed_s"] = result.get("elapsed_s", 0.0) + rerun.get("elapsed_s", 0.0)
+    result["elapsed_s"] += rerun["elapsed_s"]
     return result
+
+
+def rerun_regressed(result, baseline, threshold=None, progress=None):
+    """Run the workloads of ``result`` that fell beyond the threshold against
+    ``baseline`` again, in the same mode and rounds and against the same
+    roofline, and merge them in (:func:`merge_rerun`). Returns their names.
+    """
+    fell = regressed(compare(result, baseline, threshold)[0])
+    if fell:
+        if progress is not None:
+            progress(f"{', '.join(fell)}: speed-up over scikit-learn fell beyond the "
+                     f"threshold; running again to tell a regression from a "
+                     f"disturbed run")
+        merge_rerun(result, run_suite(fell, quick=result["quick"],
+                                      rounds=result["rounds"], memory=False,
+                                      progress=progress, roofline=result["roofline"]))
+    return fell
 
 
 def compare(result, baseline, threshold=None):

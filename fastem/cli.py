@@ -544,15 +544,7 @@ def _run_bench(args):
         result = _bench.run_suite(args.workloads, quick=args.quick, rounds=args.rounds,
                                   progress=_progress)
         if baseline is not None and not args.no_rerun:
-            fell = _bench.regressed(_bench.compare(result, baseline, args.threshold)[0])
-            if fell:
-                _progress(f"{', '.join(fell)}: speed-up over scikit-learn fell beyond "
-                          f"the threshold; running again to tell a regression from "
-                          f"a disturbed run")
-                rerun = _bench.run_suite(fell, quick=args.quick, rounds=args.rounds,
-                                         memory=False, progress=_progress,
-                                         roofline=result["roofline"])
-                _bench.merge_rerun(result, rerun)
+            _bench.rerun_regressed(result, baseline, args.threshold, _progress)
         if args.save:
             _bench.save_result(result, args.save)
 
