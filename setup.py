@@ -118,8 +118,11 @@ def extensions():
         )
         for name in KERNELS
     ]
+    # The generated C goes under build/, out of the source tree and so out of
+    # the sdist, which must ship only the .pyx it is generated from.
     return cythonize(
         exts,
+        build_dir="build/cython",
         include_path=["src"],
         compiler_directives={
             "language_level": 3,

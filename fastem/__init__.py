@@ -8,8 +8,7 @@ from fastem._gaussian_mixture import GaussianMixture
 from fastem._io import load
 from fastem._selection import ModelSelection, select_model
 from fastem._kernels._openmp import effective_n_threads, openmp_enabled
-
-__version__ = "0.1.0"
+from fastem._version import __version__
 
 __all__ = ["GaussianMixture", "ModelSelection", "effective_n_threads", "load",
            "openmp_enabled", "select_model", "__version__"]
