@@ -72,7 +72,8 @@ def openmp_flags():
         warnings.warn(
             "The C compiler does not support OpenMP: fastem's kernels are "
             "built serial (n_threads has no effect). Install a compiler with "
-            "OpenMP (e.g. gcc, or clang with libomp) for multi-threaded fits."
+            "OpenMP (e.g. gcc, or clang with libomp) for multi-threaded fits.",
+            stacklevel=2,
         )
         return [], []
     return [flag], [flag]
@@ -99,7 +100,7 @@ def optimisation_flags():
             flags += candidate
         else:
             warnings.warn(f"The C compiler rejects -march={arch}; building for "
-                          "its default instruction set (slower kernels).")
+                          "its default instruction set (slower kernels).", stacklevel=2)
     return flags
 
 
