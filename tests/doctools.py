@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import difflib
 import io
 import os
 import re
@@ -205,5 +206,7 @@ def check_output(block: Block, printed: str) -> None:
     if block.output is None:
         return
     if printed.rstrip("\n") != block.output.rstrip("\n"):
+        diff = difflib.unified_diff(block.output.splitlines(), printed.splitlines(),
+                                    "the docs", "printed", lineterm="")
         raise DocError(f"{block.path}:{block.output_line}: the block at line {block.line} "
-                       f"printed\n{printed}\nbut the docs show\n{block.output}")
+                       f"printed something else:\n" + "\n".join(diff))

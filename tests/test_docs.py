@@ -59,7 +59,15 @@ def run_document(path, cwd):
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
 def test_document_runs_and_prints_what_it_says(path, doc_environment):
     pytest.importorskip("dask.distributed")
-    assert run_document(path, doc_environment) > 0
+    mismatch = None
+    try:
+        assert run_document(path, doc_environment) > 0
+    except doctools.DocError as exc:
+        if exc.__cause__ is not None:
+            raise               # the traceback of a failing statement helps
+        mismatch = str(exc)
+    if mismatch:
+        pytest.fail(mismatch, pytrace=False)
 
 
 def test_readme_set_up_commands_unchanged():
@@ -105,7 +113,8 @@ def test_output_block_is_compared_exactly(tmp_path):
     [block] = doctools.parse(path)
     assert block.output == "0\n2\n" and block.output_line == 6
     printed = doctools.run_python(block, {})
-    with pytest.raises(doctools.DocError, match=rf"{path}:6: the block at line 1"):
+    with pytest.raises(doctools.DocError,
+                       match=rf"{path}:6: the block at line 1 printed something else:\n--- the docs"):
         doctools.check_output(block, printed)
 
 
