@@ -7,9 +7,14 @@ import math
 
 import numpy as np
 
-from fastem._plotting import (_SIGMA_STYLES, _SIGMAS, _ellipse_geometry,
-                              _import_matplotlib, component_covariances,
-                              plot_mixture_2d)
+from fastem._plotting import (
+    _SIGMA_STYLES,
+    _SIGMAS,
+    _ellipse_geometry,
+    _import_matplotlib,
+    component_covariances,
+    plot_mixture_2d,
+)
 
 __all__ = ["plot_criterion", "plot_density_1d", "plot_lower_bounds", "plot_mixture",
            "plot_mixture_2d", "plot_pairs"]
@@ -60,7 +65,7 @@ def plot_criterion(selection, criterion=None, ax=None):
     criterion = (criterion or selection.criterion).lower()
     fig, ax = _axes(ax)
     types = list(dict.fromkeys(row["covariance_type"] for row in selection.table))
-    markers = dict(zip(("full", "tied", "diag", "spherical"), "osD^"))
+    markers = dict(zip(("full", "tied", "diag", "spherical"), "osD^", strict=True))
     for i, cov_type in enumerate(types):
         rows = [r for r in selection.table if r["covariance_type"] == cov_type]
         ax.plot([r["n_components"] for r in rows], [r[criterion] for r in rows],
@@ -106,7 +111,7 @@ def plot_density_1d(gm, X, ax=None, bins=60, feature_name=None):
     grid = np.linspace(x.min(), x.max(), 400)
     variances = component_covariances(gm)[:, 0, 0]
     total = np.zeros_like(grid)
-    for k, (w, m, v) in enumerate(zip(gm.weights_, gm.means_[:, 0], variances)):
+    for k, (w, m, v) in enumerate(zip(gm.weights_, gm.means_[:, 0], variances, strict=True)):
         part = w * _normal_pdf(grid, m, v)
         total += part
         ax.plot(grid, part, linestyle="--", color=f"C{k % 10}",

@@ -1,0 +1,40 @@
+"""The covariance types, one module each, and the registry that names them.
+
+Adding a covariance type is a new module with a ``CovarianceType`` subclass
+and one entry in ``_REGISTRY`` (plus, for the fit itself, its kernels).
+"""
+from __future__ import annotations
+
+from fastem._covtypes._base import CovarianceType
+from fastem._covtypes.diag import Diag
+from fastem._covtypes.full import Full
+from fastem._covtypes.spherical import Spherical
+from fastem._covtypes.tied import Tied
+
+# in the order scikit-learn lists them
+_REGISTRY: dict[str, CovarianceType] = {
+    t.name: t for t in (Full(), Tied(), Diag(), Spherical())
+}
+
+COVARIANCE_TYPES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def get(covariance_type: str | CovarianceType) -> CovarianceType:
+    """The covariance type of a ``covariance_type`` name (a type is returned as is).
+
+    Raises
+    ------
+    ValueError
+        For a name that is not one of COVARIANCE_TYPES.
+    """
+    if isinstance(covariance_type, CovarianceType):
+        return covariance_type
+    try:
+        return _REGISTRY[covariance_type]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
+        ) from None
+
+
+__all__ = ["COVARIANCE_TYPES", "CovarianceType", "get"]
