@@ -376,7 +376,9 @@ class GaussianMixture(BaseMixture):
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model to ``path``; ``fastem.load(path)`` reads it
         back exactly. The file is an ``.npz`` archive of plain arrays (no
-        pickle: loading it cannot run code), versioned; see fastem/_io.py."""
+        pickle: loading it cannot run code), versioned; see fastem/_io.py.
+        Parameters a file cannot hold as plain data (a ``callback``, a
+        RandomState ``random_state``) are saved as None."""
         from fastem import _io
         _io.save(self, path)
 
