@@ -134,17 +134,20 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
     Stops when the squared center shift falls below ``tol`` times the mean
     feature variance (scikit-learn's criterion). Each iteration is one pass
     over X (streamed for a BlockReader). Returns the (K, D) centers; the
-    labels are those of :func:`nearest`.
+    labels are those of :func:`nearest`. Warns, as scikit-learn does, when
+    the last pass left clusters empty (fewer distinct points than clusters).
     """
     n_samples, n_features = X.shape
     centers, _ = kmeans_plusplus(seeding_rows(X, random_state), n_clusters,
                                  random_state, chunk_size, n_threads)
     tol_abs = mean_variance(X) * tol
+    n_filled = n_clusters
     for _ in range(max_iter):
         total = _lloyd_sums(X, centers, chunk_size, n_threads)
         counts = total[1:1 + n_clusters]
         new_centers = centers.copy()
         filled = counts > 0  # an empty cluster keeps its center
+        n_filled = int(np.count_nonzero(filled))
         new_centers[filled] = (
             total[1 + n_clusters:].reshape(n_clusters, n_features)[filled]
             / counts[filled, np.newaxis]
@@ -153,6 +156,18 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
         centers = new_centers
         if shift <= tol_abs:
             break
+    if n_filled < n_clusters:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        # scikit-learn's KMeans warning, word for word, so that users'
+        # warning filters treat both libraries alike
+        warnings.warn(
+            f"Number of distinct clusters ({n_filled}) found smaller than "
+            f"n_clusters ({n_clusters}). Possibly due to duplicate points in X.",
+            ConvergenceWarning, stacklevel=2,
+        )
     return centers
 
 
