@@ -117,6 +117,7 @@ class GaussianMixture(BaseMixture):
         Called after every EM iteration (and every partial_fit update) as
         ``callback(iteration, lower_bound, params)`` with params a dict of
         "weights", "means" and "covariances": e.g. to plot a fit live.
+        Not kept by ``save``: a loaded model has callback=None.
     progress : bool, default=False
         Show a progress bar of the iterations with the lower bound and the
         rows processed per second (needs tqdm).

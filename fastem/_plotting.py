@@ -1,7 +1,19 @@
 """Plots of fitted mixtures (needs matplotlib: ``pip install fastem[plot]``)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastem import _covtypes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from fastem._gaussian_mixture import GaussianMixture
 
 _SIGMAS = (1.0, 2.0)
 _SIGMA_STYLES = {1.0: "-", 2.0: "--"}
@@ -17,7 +29,7 @@ def _import_matplotlib():
         ) from exc
 
 
-def component_covariances(gm):
+def component_covariances(gm: GaussianMixture) -> np.ndarray:
     """Return the full covariance matrix of every component of a fitted mixture.
 
     Parameters
@@ -46,7 +58,8 @@ def _ellipse_geometry(cov, n_sigma):
     return width, height, angle
 
 
-def plot_mixture_2d(gm, X, ax=None, feature_names=None):
+def plot_mixture_2d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None,
+                    feature_names: Sequence[str] | None = None) -> Figure:
     """Scatter two-dimensional data coloured by component, with the fitted
     components drawn as ellipses.
 

@@ -3,9 +3,14 @@
 ``fig.savefig("name.png")`` (or .svg, .pdf). Without a display, select a
 non-interactive backend first (``matplotlib.use("Agg")``).
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastem._plotting import (
     _SIGMA_STYLES,
@@ -15,6 +20,13 @@ from fastem._plotting import (
     component_covariances,
     plot_mixture_2d,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from fastem._gaussian_mixture import GaussianMixture
+    from fastem._selection import ModelSelection
 
 __all__ = ["plot_criterion", "plot_density_1d", "plot_lower_bounds", "plot_mixture",
            "plot_mixture_2d", "plot_pairs"]
@@ -51,7 +63,8 @@ def _points(X, max_points, seed=0):
     return X
 
 
-def plot_criterion(selection, criterion=None, ax=None):
+def plot_criterion(selection: ModelSelection, criterion: str | None = None,
+                   ax: Axes | None = None) -> Figure:
     """BIC (or AIC, ICL) against K, one line per covariance type, the chosen
     model marked, as mclust's plot of a ``Mclust`` fit (lower is better).
 
@@ -83,7 +96,7 @@ def plot_criterion(selection, criterion=None, ax=None):
     return fig
 
 
-def plot_lower_bounds(gm, ax=None):
+def plot_lower_bounds(gm: GaussianMixture, ax: Axes | None = None) -> Figure:
     """The mean log-likelihood at every EM iteration (``lower_bounds_``)."""
     fig, ax = _axes(ax)
     values = np.asarray(gm.lower_bounds_, dtype=np.float64)
@@ -99,7 +112,8 @@ def _normal_pdf(x, mean, var):
     return np.exp(-0.5 * (x - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
 
 
-def plot_density_1d(gm, X, ax=None, bins=60, feature_name=None):
+def plot_density_1d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None, bins: int = 60,
+                    feature_name: str | None = None) -> Figure:
     """One-dimensional data as a histogram (a density), with the fitted
     mixture's density and each weighted component's."""
     fig, ax = _axes(ax)
@@ -124,7 +138,8 @@ def plot_density_1d(gm, X, ax=None, bins=60, feature_name=None):
     return fig
 
 
-def plot_pairs(gm, X, feature_names=None, max_points=_MAX_POINTS):
+def plot_pairs(gm: GaussianMixture, X: ArrayLike, feature_names: Sequence[str] | None = None,
+               max_points: int = _MAX_POINTS) -> Figure:
     """Every pair of features: points coloured by label, each component's
     1- and 2-sigma ellipses of its marginal covariance, histograms on the
     diagonal."""
@@ -165,7 +180,8 @@ def plot_pairs(gm, X, feature_names=None, max_points=_MAX_POINTS):
     return fig
 
 
-def plot_mixture(gm, X, feature_names=None, max_points=_MAX_POINTS):
+def plot_mixture(gm: GaussianMixture, X: ArrayLike, feature_names: Sequence[str] | None = None,
+                 max_points: int = _MAX_POINTS) -> Figure:
     """The picture that suits the data's dimension: a histogram with the
     mixture density (1 feature), points with component ellipses (2), or
     pairwise panels (3 or more)."""
