@@ -14,12 +14,11 @@ import numpy as np
 from fastem import _covtypes
 from fastem._covtypes import COVARIANCE_TYPES, CovarianceType
 from fastem._covtypes._base import NK_EPS
-from fastem._covtypes._base import scaled_identity as _scaled_identity
+from fastem._covtypes._base import scaled_identity as _scaled_identity  # noqa: F401 (tests)
 
 __all__ = ["COVARIANCE_TYPES", "KernelParams", "SuffStats", "compute_precision_cholesky",
            "covariances_from_cholesky", "estimate_parameters", "log_det_cholesky",
-           "n_parameters", "precision_cholesky_from_precisions", "precisions_from_cholesky",
-           "_scaled_identity"]
+           "n_parameters", "precision_cholesky_from_precisions", "precisions_from_cholesky"]
 
 CovType = str | CovarianceType
 
