@@ -1,7 +1,10 @@
 """The covariance types, one module each, and the registry that names them.
 
-Adding a covariance type is a new module with a ``CovarianceType`` subclass
-and one entry in ``_REGISTRY`` (plus, for the fit itself, its kernels).
+The rest of the package asks ``get(covariance_type)`` and never compares
+names. Adding a type on the Python side is one module with a
+``CovarianceType`` subclass (its ``name``, ``chunk_extra_rows`` and the
+methods the base class leaves open) and one entry in ``_REGISTRY``; its
+kernels are found through ``_em.COV_TYPE_CODES[name]``.
 """
 from __future__ import annotations
 
