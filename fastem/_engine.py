@@ -23,11 +23,13 @@ from fastem._kernels._openmp import effective_n_threads
 # rows (padded to 192) cost 16 %.
 _CHUNK_BYTES = 256 * 1024
 _MIN_CHUNK, _MAX_CHUNK = 64, 8192
-_EXTRA_ROWS = {"full": 1, "tied": 2, "diag": 0, "spherical": 0}
 
 
 def default_chunk_size(n_features, n_components, covariance_type):
-    rows_per_row = (1 + _EXTRA_ROWS[covariance_type]) * n_features + n_components
+    # each covariance type says how many buffer rows per feature it adds
+    from fastem._covtypes import get
+    extra_rows = get(covariance_type).chunk_extra_rows
+    rows_per_row = (1 + extra_rows) * n_features + n_components
     rows = _CHUNK_BYTES // (8 * rows_per_row)
     rows = rows // 32 * 32  # whole tiles: a padded partial tile is wasted work
     return int(min(max(rows, _MIN_CHUNK), _MAX_CHUNK))

@@ -1,15 +1,19 @@
 """fastem.GaussianMixture: scikit-learn's estimator on fastem's kernels."""
+from __future__ import annotations
+
 import math
+import os
+from collections.abc import Callable
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from sklearn.utils import check_array, check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from fastem import _covariance as cov
-from fastem import _init
+from fastem import _covtypes, _dask, _init
 from fastem._base import BaseMixture
-from fastem import _dask
 from fastem._engine import Engine
 
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -40,26 +44,12 @@ def _check_weights(weights, n_components):
     return weights
 
 
-def _check_precisions(precisions, covariance_type, n_components, n_features):
+def _check_precisions(precisions, covtype, n_components, n_features):
+    shape = covtype.shape(n_components, n_features)
     precisions = check_array(precisions, dtype=np.float64, ensure_2d=False,
-                             allow_nd=covariance_type == "full",
-                             input_name="precisions_init")
-    shape = {
-        "full": (n_components, n_features, n_features),
-        "tied": (n_features, n_features),
-        "diag": (n_components, n_features),
-        "spherical": (n_components,),
-    }[covariance_type]
-    _check_shape(precisions, shape, f"{covariance_type} precision")
-    if covariance_type in ("full", "tied"):
-        for p in precisions.reshape(-1, n_features, n_features):
-            if not (np.allclose(p, p.T) and np.all(np.linalg.eigvalsh(p) > 0.0)):
-                raise ValueError(
-                    f"'{covariance_type} precision' should be symmetric, "
-                    "positive-definite"
-                )
-    elif np.any(precisions <= 0.0):
-        raise ValueError(f"'{covariance_type} precision' should be positive")
+                             allow_nd=len(shape) > 2, input_name="precisions_init")
+    _check_shape(precisions, shape, f"{covtype.name} precision")
+    covtype.check_precisions(precisions, n_features)
     return precisions
 
 
@@ -127,6 +117,7 @@ class GaussianMixture(BaseMixture):
         Called after every EM iteration (and every partial_fit update) as
         ``callback(iteration, lower_bound, params)`` with params a dict of
         "weights", "means" and "covariances": e.g. to plot a fit live.
+        Not kept by ``save``: a loaded model has callback=None.
     progress : bool, default=False
         Show a progress bar of the iterations with the lower bound and the
         rows processed per second (needs tqdm).
@@ -165,30 +156,30 @@ class GaussianMixture(BaseMixture):
 
     def __init__(
         self,
-        n_components=1,
+        n_components: int = 1,
         *,
-        covariance_type="full",
-        tol=1e-3,
-        reg_covar=1e-6,
-        max_iter=100,
-        n_init=1,
-        init_params="kmeans",
-        weights_init=None,
-        means_init=None,
-        precisions_init=None,
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-        verbose_interval=10,
-        chunk_size=None,
-        n_threads=None,
-        dtype=None,
-        block_bytes=None,
-        learning_decay=0.7,
-        learning_offset=2.0,
-        callback=None,
-        progress=False,
-    ):
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: ArrayLike | None = None,
+        means_init: ArrayLike | None = None,
+        precisions_init: ArrayLike | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        chunk_size: int | None = None,
+        n_threads: int | None = None,
+        dtype: DTypeLike | None = None,
+        block_bytes: int | None = None,
+        learning_decay: float = 0.7,
+        learning_offset: float = 2.0,
+        callback: Callable[[int, float, dict], object] | None = None,
+        progress: bool = False,
+    ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -212,6 +203,12 @@ class GaussianMixture(BaseMixture):
         self.callback = callback
         self.progress = progress
 
+    @property
+    def _covtype(self):
+        """The covariance type object of ``covariance_type``: everything that
+        depends on it goes through this one look-up."""
+        return _covtypes.get(self.covariance_type)
+
     # -- validation ----------------------------------------------------------------
     def _check_hyperparameters(self):
         check_scalar(self.n_components, "n_components", Integral, min_val=1)
@@ -220,11 +217,7 @@ class GaussianMixture(BaseMixture):
         check_scalar(self.max_iter, "max_iter", Integral, min_val=0)
         check_scalar(self.n_init, "n_init", Integral, min_val=1)
         check_scalar(self.verbose_interval, "verbose_interval", Integral, min_val=1)
-        if self.covariance_type not in cov.COVARIANCE_TYPES:
-            raise ValueError(
-                f"covariance_type must be one of {cov.COVARIANCE_TYPES}, "
-                f"got {self.covariance_type!r}"
-            )
+        _covtypes.get(self.covariance_type)  # a ValueError for an unknown name
         if self.init_params not in _INIT_PARAMS:
             raise ValueError(
                 f"init_params must be one of {_INIT_PARAMS}, got {self.init_params!r}"
@@ -266,7 +259,7 @@ class GaussianMixture(BaseMixture):
             _check_shape(self._means_init, (K, n_features), "means")
         self._precisions_init = (
             None if self.precisions_init is None
-            else _check_precisions(self.precisions_init, self.covariance_type, K, n_features)
+            else _check_precisions(self.precisions_init, self._covtype, K, n_features)
         )
         self._engine = Engine(self.covariance_type, K, n_features,
                               self.chunk_size, self.n_threads)
@@ -319,13 +312,12 @@ class GaussianMixture(BaseMixture):
             weights = self._weights_init.copy()
         if self._means_init is not None:
             means = self._means_init.copy()
+        covtype = self._covtype
         if self._precisions_init is None:
-            prec_chol = cov.compute_precision_cholesky(covariances, self.covariance_type,
-                                                       self.reg_covar)
+            prec_chol = covtype.precision_cholesky(covariances, self.reg_covar)
         else:
-            prec_chol = cov.precision_cholesky_from_precisions(self._precisions_init,
-                                                               self.covariance_type)
-            covariances = cov.covariances_from_cholesky(prec_chol, self.covariance_type)
+            prec_chol = covtype.precision_cholesky_from_precisions(self._precisions_init)
+            covariances = covtype.covariances_from_cholesky(prec_chol)
         return weights, means, covariances, prec_chol
 
     def _random_init_shift(self, X):
@@ -335,9 +327,7 @@ class GaussianMixture(BaseMixture):
         return self._init_shift(np.repeat(first[np.newaxis], self.n_components, 0))
 
     def _init_shift(self, centers):
-        if self.covariance_type == "tied":
-            return np.tile(centers.mean(axis=0), (centers.shape[0], 1))
-        return np.array(centers, dtype=np.float64)
+        return self._covtype.init_shift(centers)
 
     def _e_step_stats(self, X, params):
         weights, means, _, prec_chol = params
@@ -349,8 +339,7 @@ class GaussianMixture(BaseMixture):
     def _m_step(self, stats):
         nk, means, covariances = cov.estimate_parameters(stats, self.reg_covar)
         weights = nk / nk.sum()
-        prec_chol = cov.compute_precision_cholesky(covariances, self.covariance_type,
-                                                   self.reg_covar)
+        prec_chol = self._covtype.precision_cholesky(covariances, self.reg_covar)
         return weights, means, covariances, prec_chol
 
     def _get_parameters(self):
@@ -359,8 +348,7 @@ class GaussianMixture(BaseMixture):
     def _set_parameters(self, params):
         (self.weights_, self.means_, self.covariances_,
          self.precisions_cholesky_) = params
-        self.precisions_ = cov.precisions_from_cholesky(self.precisions_cholesky_,
-                                                        self.covariance_type)
+        self.precisions_ = self._covtype.precisions_from_cholesky(self.precisions_cholesky_)
 
     def _scoring(self, X):
         engine = getattr(self, "_engine", None)
@@ -386,23 +374,24 @@ class GaussianMixture(BaseMixture):
         return engine.total_log_likelihood(X, kp)
 
     # -- model files ---------------------------------------------------------------------
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model to ``path``; ``fastem.load(path)`` reads it
         back exactly. The file is an ``.npz`` archive of plain arrays (no
-        pickle: loading it cannot run code), versioned; see fastem/_io.py."""
+        pickle: loading it cannot run code), versioned; see fastem/_io.py.
+        Parameters a file cannot hold as plain data (a ``callback``, a
+        RandomState ``random_state``) are saved as None."""
         from fastem import _io
         _io.save(self, path)
 
     # -- model size, criteria, sampling --------------------------------------------------
     def _n_parameters(self):
-        return cov.n_parameters(self.covariance_type, self.n_components,
-                                self.means_.shape[1])
+        return cov.n_parameters(self._covtype, self.n_components, self.means_.shape[1])
 
-    def bic(self, X):
+    def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion of the model on X (lower is better)."""
         return self._information_criteria(self._validate_predict_data(X))["bic"]
 
-    def aic(self, X):
+    def aic(self, X: ArrayLike) -> float:
         """Akaike information criterion of the model on X (lower is better)."""
         return self._information_criteria(self._validate_predict_data(X))["aic"]
 
@@ -414,7 +403,7 @@ class GaussianMixture(BaseMixture):
                 "bic": -2 * log_likelihood + p * math.log(X.shape[0]),
                 "aic": -2 * log_likelihood + 2 * p}
 
-    def sample(self, n_samples=1):
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture.
 
         Returns
@@ -429,18 +418,9 @@ class GaussianMixture(BaseMixture):
                 f"Invalid value for 'n_samples': {n_samples}. The sampling "
                 "requires at least one sample."
             )
-        n_features = self.means_.shape[1]
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
-        if self.covariance_type == "full":
-            parts = [rng.multivariate_normal(m, c, int(n))
-                     for m, c, n in zip(self.means_, self.covariances_, counts)]
-        elif self.covariance_type == "tied":
-            parts = [rng.multivariate_normal(m, self.covariances_, int(n))
-                     for m, n in zip(self.means_, counts)]
-        else:
-            parts = [m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
-                     for m, c, n in zip(self.means_, self.covariances_, counts)]
+        parts = self._covtype.sample(rng, self.means_, self.covariances_, counts)
         y = np.concatenate([np.full(int(n), k, dtype=np.int64)
                             for k, n in enumerate(counts)])
         return np.vstack(parts), y

@@ -134,17 +134,20 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
     Stops when the squared center shift falls below ``tol`` times the mean
     feature variance (scikit-learn's criterion). Each iteration is one pass
     over X (streamed for a BlockReader). Returns the (K, D) centers; the
-    labels are those of :func:`nearest`.
+    labels are those of :func:`nearest`. Warns, as scikit-learn does, when
+    the last pass left clusters empty (fewer distinct points than clusters).
     """
     n_samples, n_features = X.shape
     centers, _ = kmeans_plusplus(seeding_rows(X, random_state), n_clusters,
                                  random_state, chunk_size, n_threads)
     tol_abs = mean_variance(X) * tol
+    n_filled = n_clusters
     for _ in range(max_iter):
         total = _lloyd_sums(X, centers, chunk_size, n_threads)
         counts = total[1:1 + n_clusters]
         new_centers = centers.copy()
         filled = counts > 0  # an empty cluster keeps its center
+        n_filled = int(np.count_nonzero(filled))
         new_centers[filled] = (
             total[1 + n_clusters:].reshape(n_clusters, n_features)[filled]
             / counts[filled, np.newaxis]
@@ -153,6 +156,18 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
         centers = new_centers
         if shift <= tol_abs:
             break
+    if n_filled < n_clusters:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        # scikit-learn's KMeans warning, word for word, so that users'
+        # warning filters treat both libraries alike
+        warnings.warn(
+            f"Number of distinct clusters ({n_filled}) found smaller than "
+            f"n_clusters ({n_clusters}). Possibly due to duplicate points in X.",
+            ConvergenceWarning, stacklevel=2,
+        )
     return centers
 
 
@@ -191,35 +206,19 @@ def stats_from_resp(X, covariance_type, resp_block, shift):
     responsibilities of those rows; ``shift`` is the (K, D) float64 c_k
     (tied: equal rows).
     """
+    from fastem._covtypes import get
+
+    covtype = get(covariance_type)
     n_components, n_features = shift.shape
     nk = np.zeros(n_components)
     s1 = np.zeros((n_components, n_features))
-    s2 = {
-        "full": np.zeros((n_components, n_features, n_features)),
-        "tied": np.zeros((n_features, n_features)),
-        "diag": np.zeros((n_components, n_features)),
-        "spherical": np.zeros(n_components),
-    }[covariance_type]
+    s2 = covtype.zeros_s2(n_components, n_features)
     for start, stop, rows in iter_blocks(X):
         block = np.asarray(rows, dtype=np.float64)
         resp = resp_block(start, stop, rows)
         nk += resp.sum(axis=0)
-        if covariance_type == "tied":
-            diff = block - shift[0]
-            s1 += resp.T @ diff
-            s2 += diff.T @ diff
-            continue
-        for k in range(n_components):
-            diff = block - shift[k]
-            r = resp[:, k]
-            s1[k] += r @ diff
-            if covariance_type == "full":
-                s2[k] += (diff.T * r) @ diff
-            elif covariance_type == "diag":
-                s2[k] += r @ diff**2
-            else:
-                s2[k] += r @ np.einsum("ij,ij->i", diff, diff)
-    return SuffStats(covariance_type, X.shape[0], 0.0, nk, s1, s2, shift)
+        covtype.accumulate(block, resp, shift, s1, s2)
+    return SuffStats(covtype, X.shape[0], 0.0, nk, s1, s2, shift)
 
 
 def sparse_resp_stats(X, covariance_type, seeds):
@@ -227,25 +226,23 @@ def sparse_resp_stats(X, covariance_type, seeds):
     component k and 0 elsewhere (init_params "random_from_data" and
     "k-means++"), computed as scikit-learn's formulas do: in particular its
     tied estimate uses X^T X over all rows."""
+    from fastem._covtypes import get
+
     seeds = np.asarray(seeds, dtype=np.float64)
     n_components, n_features = seeds.shape
-    nk = np.ones(n_components)
-    if covariance_type == "tied":
+
+    def gram():
+        # a pass over the data, made only if the covariance type asks
         if hasattr(X, "reduce"):  # a DaskData: the pass runs on the cluster
-            gram = X.reduce(block_gram)
-        else:
-            gram = np.zeros((n_features, n_features))
-            for _, _, rows in iter_blocks(X):
-                gram += block_gram(rows)
-        return SuffStats("tied", X.shape[0], 0.0, nk, seeds,
-                         gram, np.zeros((n_components, n_features)))
-    s2 = {
-        "full": np.zeros((n_components, n_features, n_features)),
-        "diag": np.zeros((n_components, n_features)),
-        "spherical": np.zeros(n_components),
-    }[covariance_type]
-    return SuffStats(covariance_type, X.shape[0], 0.0, nk,
-                     np.zeros((n_components, n_features)), s2, seeds)
+            return X.reduce(block_gram)
+        total = np.zeros((n_features, n_features))
+        for _, _, rows in iter_blocks(X):
+            total += block_gram(rows)
+        return total
+
+    covtype = get(covariance_type)
+    s1, s2, shift = covtype.seed_stats(seeds, gram)
+    return SuffStats(covtype, X.shape[0], 0.0, np.ones(n_components), s1, s2, shift)
 
 
 def block_gram(rows):

@@ -12,13 +12,21 @@ Layout (format version 1): every entry is a plain array.
     weights_, means_, covariances_, precisions_, precisions_cholesky_,
     lower_bounds_, converged_, n_iter_, lower_bound_, n_features_in_
 
-A ``random_state`` that is not an int or None (a RandomState instance) is
-saved as None.
+A parameter that JSON cannot hold is saved as None and so loads as None:
+a ``callback`` (a function), a ``random_state`` that is a RandomState
+instance. NumPy scalars are saved as the Python numbers they hold.
 """
+from __future__ import annotations
+
 import json
+import os
 import zipfile
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fastem._gaussian_mixture import GaussianMixture
 
 FORMAT = "fastem-gaussian-mixture"
 FORMAT_VERSION = 1
@@ -29,7 +37,7 @@ _FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_",
 _FITTED_SCALARS = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
 
 
-def save(gm, path):
+def save(gm, path: str | os.PathLike) -> None:
     """Write a fitted GaussianMixture to ``path`` (see module doc)."""
     from sklearn.utils.validation import check_is_fitted
 
@@ -44,15 +52,9 @@ def save(gm, path):
             if value is not None:
                 arrays[f"param__{name}"] = np.asarray(value, dtype=np.float64)
             continue
-        if name == "random_state" and not (value is None or isinstance(value, int)):
-            value = None
         if name == "dtype" and value is not None:
             value = np.dtype(value).name
-        if isinstance(value, np.integer):
-            value = int(value)
-        elif isinstance(value, np.floating):
-            value = float(value)
-        scalars[name] = value
+        scalars[name] = _json_value(value)
     for name in _FITTED_ARRAYS:
         arrays[name] = np.asarray(getattr(gm, name), dtype=np.float64)
     for name in _FITTED_SCALARS:
@@ -64,8 +66,21 @@ def save(gm, path):
                  params_json=np.asarray(json.dumps(scalars)), **arrays)
 
 
-def load(path):
+def _json_value(value):
+    """value as JSON holds it, or None if it cannot."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value
+
+
+def load(path: str | os.PathLike) -> GaussianMixture:
     """Read a model written by :func:`save`.
+
+    Parameters that were not saved (see the module doc) are None.
 
     Raises
     ------
@@ -75,7 +90,6 @@ def load(path):
         The file is not a fastem model, is truncated or corrupt, or was
         written by a newer fastem with a format this one does not know.
     """
-    from fastem._covariance import COVARIANCE_TYPES
     from fastem._gaussian_mixture import GaussianMixture
 
     try:
@@ -124,16 +138,19 @@ def load(path):
     gm.n_iter_ = int(data["n_iter_"])
     gm.lower_bound_ = float(data["lower_bound_"])
     gm.n_features_in_ = int(data["n_features_in_"])
-    _check_model(gm, path, COVARIANCE_TYPES)
+    _check_model(gm, path)
     return gm
 
 
-def _check_model(gm, path, covariance_types):
+def _check_model(gm, path):
+    from fastem import _covtypes
+
     K, D = gm.n_components, gm.n_features_in_
-    if gm.covariance_type not in covariance_types:
-        raise ValueError(f"fastem: {path}: unknown covariance_type {gm.covariance_type!r}")
-    shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D),
-             "spherical": (K,)}[gm.covariance_type]
+    try:
+        shape = _covtypes.get(gm.covariance_type).shape(K, D)
+    except ValueError:
+        raise ValueError(
+            f"fastem: {path}: unknown covariance_type {gm.covariance_type!r}") from None
     expected = {"weights_": (K,), "means_": (K, D), "covariances_": shape,
                 "precisions_": shape, "precisions_cholesky_": shape}
     for name, want in expected.items():

@@ -1,5 +1,19 @@
 """Plots of fitted mixtures (needs matplotlib: ``pip install fastem[plot]``)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+from fastem import _covtypes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from fastem._gaussian_mixture import GaussianMixture
 
 _SIGMAS = (1.0, 2.0)
 _SIGMA_STYLES = {1.0: "-", 2.0: "--"}
@@ -15,7 +29,7 @@ def _import_matplotlib():
         ) from exc
 
 
-def component_covariances(gm):
+def component_covariances(gm: GaussianMixture) -> np.ndarray:
     """Return the full covariance matrix of every component of a fitted mixture.
 
     Parameters
@@ -31,15 +45,7 @@ def component_covariances(gm):
     """
     n_components, n_features = gm.means_.shape
     cov = np.asarray(gm.covariances_, dtype=np.float64)
-    if gm.covariance_type == "full":
-        return cov.copy()
-    if gm.covariance_type == "tied":
-        return np.broadcast_to(cov, (n_components, n_features, n_features)).copy()
-    if gm.covariance_type == "diag":
-        return cov[:, :, None] * np.eye(n_features)
-    if gm.covariance_type == "spherical":
-        return cov[:, None, None] * np.eye(n_features)
-    raise ValueError(f"unknown covariance_type {gm.covariance_type!r}")
+    return _covtypes.get(gm.covariance_type).dense(cov, n_components, n_features)
 
 
 def _ellipse_geometry(cov, n_sigma):
@@ -52,7 +58,8 @@ def _ellipse_geometry(cov, n_sigma):
     return width, height, angle
 
 
-def plot_mixture_2d(gm, X, ax=None, feature_names=None):
+def plot_mixture_2d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None,
+                    feature_names: Sequence[str] | None = None) -> Figure:
     """Scatter two-dimensional data coloured by component, with the fitted
     components drawn as ellipses.
 
@@ -118,7 +125,7 @@ def plot_mixture_2d(gm, X, ax=None, feature_names=None):
     colors = [f"C{k % 10}" for k in range(n_components)]
 
     handles = []
-    for k, (mean, cov) in enumerate(zip(gm.means_, component_covariances(gm))):
+    for k, (mean, cov) in enumerate(zip(gm.means_, component_covariances(gm), strict=True)):
         members = X[labels == k]
         ax.scatter(members[:, 0], members[:, 1], s=14, color=colors[k],
                    alpha=0.6, edgecolors="none")

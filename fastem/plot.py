@@ -3,13 +3,30 @@
 ``fig.savefig("name.png")`` (or .svg, .pdf). Without a display, select a
 non-interactive backend first (``matplotlib.use("Agg")``).
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from fastem._plotting import (_SIGMA_STYLES, _SIGMAS, _ellipse_geometry,
-                              _import_matplotlib, component_covariances,
-                              plot_mixture_2d)
+from fastem._plotting import (
+    _SIGMA_STYLES,
+    _SIGMAS,
+    _ellipse_geometry,
+    _import_matplotlib,
+    component_covariances,
+    plot_mixture_2d,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from fastem._gaussian_mixture import GaussianMixture
+    from fastem._selection import ModelSelection
 
 __all__ = ["plot_criterion", "plot_density_1d", "plot_lower_bounds", "plot_mixture",
            "plot_mixture_2d", "plot_pairs"]
@@ -46,7 +63,8 @@ def _points(X, max_points, seed=0):
     return X
 
 
-def plot_criterion(selection, criterion=None, ax=None):
+def plot_criterion(selection: ModelSelection, criterion: str | None = None,
+                   ax: Axes | None = None) -> Figure:
     """BIC (or AIC, ICL) against K, one line per covariance type, the chosen
     model marked, as mclust's plot of a ``Mclust`` fit (lower is better).
 
@@ -60,7 +78,7 @@ def plot_criterion(selection, criterion=None, ax=None):
     criterion = (criterion or selection.criterion).lower()
     fig, ax = _axes(ax)
     types = list(dict.fromkeys(row["covariance_type"] for row in selection.table))
-    markers = dict(zip(("full", "tied", "diag", "spherical"), "osD^"))
+    markers = dict(zip(("full", "tied", "diag", "spherical"), "osD^", strict=True))
     for i, cov_type in enumerate(types):
         rows = [r for r in selection.table if r["covariance_type"] == cov_type]
         ax.plot([r["n_components"] for r in rows], [r[criterion] for r in rows],
@@ -78,7 +96,7 @@ def plot_criterion(selection, criterion=None, ax=None):
     return fig
 
 
-def plot_lower_bounds(gm, ax=None):
+def plot_lower_bounds(gm: GaussianMixture, ax: Axes | None = None) -> Figure:
     """The mean log-likelihood at every EM iteration (``lower_bounds_``)."""
     fig, ax = _axes(ax)
     values = np.asarray(gm.lower_bounds_, dtype=np.float64)
@@ -94,7 +112,8 @@ def _normal_pdf(x, mean, var):
     return np.exp(-0.5 * (x - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
 
 
-def plot_density_1d(gm, X, ax=None, bins=60, feature_name=None):
+def plot_density_1d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None, bins: int = 60,
+                    feature_name: str | None = None) -> Figure:
     """One-dimensional data as a histogram (a density), with the fitted
     mixture's density and each weighted component's."""
     fig, ax = _axes(ax)
@@ -106,7 +125,7 @@ def plot_density_1d(gm, X, ax=None, bins=60, feature_name=None):
     grid = np.linspace(x.min(), x.max(), 400)
     variances = component_covariances(gm)[:, 0, 0]
     total = np.zeros_like(grid)
-    for k, (w, m, v) in enumerate(zip(gm.weights_, gm.means_[:, 0], variances)):
+    for k, (w, m, v) in enumerate(zip(gm.weights_, gm.means_[:, 0], variances, strict=True)):
         part = w * _normal_pdf(grid, m, v)
         total += part
         ax.plot(grid, part, linestyle="--", color=f"C{k % 10}",
@@ -119,7 +138,8 @@ def plot_density_1d(gm, X, ax=None, bins=60, feature_name=None):
     return fig
 
 
-def plot_pairs(gm, X, feature_names=None, max_points=_MAX_POINTS):
+def plot_pairs(gm: GaussianMixture, X: ArrayLike, feature_names: Sequence[str] | None = None,
+               max_points: int = _MAX_POINTS) -> Figure:
     """Every pair of features: points coloured by label, each component's
     1- and 2-sigma ellipses of its marginal covariance, histograms on the
     diagonal."""
@@ -160,7 +180,8 @@ def plot_pairs(gm, X, feature_names=None, max_points=_MAX_POINTS):
     return fig
 
 
-def plot_mixture(gm, X, feature_names=None, max_points=_MAX_POINTS):
+def plot_mixture(gm: GaussianMixture, X: ArrayLike, feature_names: Sequence[str] | None = None,
+                 max_points: int = _MAX_POINTS) -> Figure:
     """The picture that suits the data's dimension: a histogram with the
     mixture density (1 feature), points with component ellipses (2), or
     pairwise panels (3 or more)."""

@@ -4,12 +4,12 @@ import warnings
 
 import numpy as np
 import pytest
+from reference import m_step, random_params, responsibilities
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from fastem import GaussianMixture
 from fastem import _covariance as cov
-from reference import m_step, random_params, responsibilities
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -359,3 +359,29 @@ def test_chunk_size_larger_than_data_is_clamped():
     b = GaussianMixture(2, random_state=0).fit(X)
     np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-10)
     np.testing.assert_allclose(a.score_samples(X), b.score_samples(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_fewer_distinct_points_than_components_warns_as_sklearn(covariance_type):
+    X = np.repeat([[0.0, 0.0], [1.0, 5.0], [4.0, 2.0]], 20, axis=0)
+
+    def distinct_cluster_warnings(model):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X)
+        return [(w.category, str(w.message)) for w in caught
+                if "distinct clusters" in str(w.message)]
+
+    ours = distinct_cluster_warnings(
+        GaussianMixture(5, covariance_type=covariance_type, random_state=0))
+    theirs = distinct_cluster_warnings(
+        SkGaussianMixture(5, covariance_type=covariance_type, random_state=0))
+    assert ours == theirs == [(ConvergenceWarning,
+                               "Number of distinct clusters (3) found smaller than n_clusters "
+                               "(5). Possibly due to duplicate points in X.")]
+
+
+def test_distinct_points_enough_for_components_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Number of distinct clusters")
+        GaussianMixture(3, random_state=0).fit(blobs(2))

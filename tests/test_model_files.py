@@ -119,3 +119,33 @@ def test_file_is_plain_arrays(data, tmp_path):
     with np.load(path, allow_pickle=False) as f:
         params = json.loads(f["params_json"].item())
     assert params["n_components"] == 2
+
+
+def test_parameters_json_cannot_hold_load_as_none(data, tmp_path):
+    calls = []
+    gm = GaussianMixture(2, random_state=np.random.RandomState(0), max_iter=3,
+                         callback=lambda n_iter, lower_bound, params: calls.append(n_iter),
+                         reg_covar=np.float64(1e-5), warm_start=np.bool_(False))
+    gm.fit(data)
+    assert calls
+    gm.set_params(progress=True)  # set after the fit: no progress bar in the test output
+    gm.save(tmp_path / "m.npz")
+    back = fastem.load(tmp_path / "m.npz")
+    assert back.callback is None and back.random_state is None
+    assert back.progress is True and back.warm_start is False
+    assert back.reg_covar == 1e-5 and type(back.reg_covar) is float
+    assert {k: v for k, v in back.get_params().items()
+            if k not in ("callback", "random_state")} == \
+        {k: v for k, v in gm.get_params().items() if k not in ("callback", "random_state")}
+    np.testing.assert_array_equal(back.predict_proba(data), gm.predict_proba(data))
+
+
+def test_unknown_covariance_type_is_refused(data, tmp_path):
+    path = tmp_path / "m.npz"
+    GaussianMixture(2, random_state=0).fit(data).save(path)
+    with np.load(path) as f:
+        params = json.loads(f["params_json"].item())
+    params["covariance_type"] = "banded"
+    _rewrite(path, params_json=np.asarray(json.dumps(params)))
+    with pytest.raises(ValueError, match="unknown covariance_type 'banded'"):
+        fastem.load(path)

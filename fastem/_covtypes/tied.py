@@ -1,0 +1,83 @@
+"""covariance_type="tied": all components share one covariance matrix."""
+from __future__ import annotations
+
+import numpy as np
+
+from fastem._covtypes._base import (
+    CovarianceType,
+    check_symmetric_positive_definite,
+    cholesky_stack,
+    flipudlr,
+    scaled_identity,
+)
+
+
+class Tied(CovarianceType):
+    """s2 is the scatter of all rows about one shift c, whatever the
+    responsibilities; the shift rows are all equal to c."""
+
+    name = "tied"
+    # the differences and their products
+    chunk_extra_rows = 2
+
+    def shape(self, n_components, n_features):
+        return (n_features, n_features)
+
+    def n_covariance_parameters(self, n_components, n_features):
+        return n_features * (n_features + 1) / 2.0
+
+    def accumulate(self, block, resp, shift, s1, s2):
+        diff = block - shift[0]
+        s1 += resp.T @ diff
+        s2 += diff.T @ diff
+
+    def seed_stats(self, seeds, gram):
+        # scikit-learn's tied estimate from one-hot responsibilities uses
+        # X^T X over all rows: the statistics about the origin
+        return seeds, gram(), np.zeros(seeds.shape)
+
+    def recentered_s2(self, s2, nk, s1, d):
+        d0, total = d[0], s1.sum(axis=0)
+        return s2 - np.outer(total, d0) - np.outer(d0, total) + nk.sum() * np.outer(d0, d0)
+
+    def init_shift(self, centers):
+        return np.tile(centers.mean(axis=0), (centers.shape[0], 1))
+
+    def covariances(self, s2, nk, delta, reg_covar):
+        # sum_k sum_n r_nk (x - m_k)(x - m_k)^T
+        #   = sum_n (x - c)(x - c)^T - sum_k n_k (m_k - c)(m_k - c)^T
+        cov = s2 - (nk[:, np.newaxis] * delta).T @ delta
+        cov /= nk.sum()
+        cov += scaled_identity(delta.shape[1], reg_covar)
+        return cov
+
+    def precision_cholesky(self, covariances, reg_covar=None):
+        return cholesky_stack(covariances[np.newaxis], reg_covar, shared=True)[0]
+
+    def precision_cholesky_from_precisions(self, precisions):
+        return flipudlr(np.linalg.cholesky(flipudlr(precisions)))
+
+    def precisions_from_cholesky(self, prec_chol):
+        return prec_chol @ prec_chol.T
+
+    def covariances_from_cholesky(self, prec_chol):
+        inv = np.linalg.inv(prec_chol)
+        return np.swapaxes(inv, -1, -2) @ inv
+
+    def log_det_cholesky(self, prec_chol, n_features):
+        # one value, broadcast against the weights as scikit-learn does
+        return np.sum(np.log(np.diag(prec_chol)))
+
+    def check_precisions(self, precisions, n_features):
+        check_symmetric_positive_definite(precisions, self.name, n_features)
+
+    def kernel_loc(self, means, center, prec_chol):
+        # y_k = (x - c) U - (mu_k - c) U: one triangular product per row instead of K
+        return (means - center) @ prec_chol
+
+    def dense(self, covariances, n_components, n_features):
+        return np.broadcast_to(covariances, (n_components, n_features, n_features)).copy()
+
+    def sample(self, rng, means, covariances, counts):
+        return [rng.multivariate_normal(m, covariances, int(n))
+                for m, n in zip(means, counts, strict=True)]
