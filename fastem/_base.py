@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from abc import ABCMeta, abstractmethod
 from time import time
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -91,7 +92,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return X
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, X, y=None):
+    def fit(self, X: Any, y: Any = None) -> BaseMixture:
         """Estimate model parameters with the EM algorithm.
 
         Fits ``n_init`` times and keeps the parameters with the largest lower
@@ -102,7 +103,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or a streamed input
+            (a .npy path, np.memmap, h5py.Dataset, zarr.Array,
+            fastem.Streamed) or a dask array
         y : Ignored
 
         Returns
@@ -112,12 +115,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self._fit(X)
         return self
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit as ``fit`` does, then return the labels of X.
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,)
+        labels : ndarray of shape (n_samples,) (a lazy dask array for a dask X)
         """
         X = self._fit(X)
         return self._score(X, labels=True)["labels"]
@@ -207,7 +210,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                                            "covariances": covariances})
 
     # -- stepwise EM ------------------------------------------------------------------
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: Any, y: Any = None) -> BaseMixture:
         """One stepwise-EM update from a mini-batch of rows.
 
         The batch's sufficient statistics (per row, about the current means)
@@ -264,7 +267,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return self
 
     # -- scoring ------------------------------------------------------------------
-    def score_samples(self, X, out=None):
+    def score_samples(self, X: Any, out: np.ndarray | None = None) -> Any:
         """Log-likelihood of each sample under the model.
 
         Parameters
@@ -281,12 +284,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_predict_data(X, lazy=True)
         return self._score(X, log_likelihood=True, out_ll=out)["log_likelihood"]
 
-    def score(self, X, y=None):
+    def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per sample of X under the model."""
         X = self._validate_predict_data(X)
         return self._total_log_likelihood(X) / X.shape[0]
 
-    def predict(self, X):
+    def predict(self, X: Any) -> Any:
         """Label of the most probable component for each sample.
 
         Returns
@@ -296,7 +299,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_predict_data(X, lazy=True)
         return self._score(X, labels=True)["labels"]
 
-    def predict_proba(self, X, out=None):
+    def predict_proba(self, X: Any, out: np.ndarray | None = None) -> Any:
         """Posterior probability of each component for each sample.
 
         Parameters
