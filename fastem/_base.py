@@ -1,9 +1,15 @@
 """The EM loop, mirroring scikit-learn's BaseMixture: template methods for
 initialisation, the fused E-step/statistics pass and the M-step; best of
-n_init; warm_start; ConvergenceWarning; a final E-step for labels."""
+n_init; warm_start; ConvergenceWarning; a final E-step for labels.
+
+Inputs become a RowSource (fastem/_sources.py) once, in validation; the
+steps below only ask the source."""
+from __future__ import annotations
+
 import warnings
 from abc import ABCMeta, abstractmethod
 from time import time
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -11,8 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fastem._dask import DaskData, is_dask_array, lazy_rows
-from fastem._data import as_reader, is_out_of_core
+from fastem._sources import RowSource, as_source
 
 
 class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
@@ -52,17 +57,17 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """Sum of the rows' log-likelihoods for fitted parameters."""
 
     # -- validation ------------------------------------------------------------
-    def _validate_fit_data(self, X):
-        if is_dask_array(X) or is_out_of_core(X):
-            X = (DaskData(X, self._accepted_dtypes()) if is_dask_array(X)
-                 else as_reader(X, self._accepted_dtypes(), self.block_bytes))
+    def _validate_fit_data(self, X) -> RowSource:
+        """The RowSource of training data X; an in-memory X is checked and
+        converted by scikit-learn's validate_data."""
+        X = as_source(X, self._accepted_dtypes(), self.block_bytes,
+                      validate=lambda X: validate_data(self, X, dtype=self._accepted_dtypes(),
+                                                       ensure_min_samples=2))
+        if X.streamed:
             self.n_features_in_ = X.n_features
             if X.n_samples < 2:
                 raise ValueError(f"Found array with {X.n_samples} sample(s) (shape="
                                  f"{X.shape}) while a minimum of 2 is required.")
-        else:
-            X = validate_data(self, X, dtype=self._accepted_dtypes(),
-                              ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
@@ -70,33 +75,24 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return X
 
-    def _validate_predict_data(self, X, lazy=False):
-        """X checked against the fitted model; a dask array comes back as it
-        is (``lazy``: per-row outputs become lazy dask arrays) or persisted
-        as a DaskData (for reductions)."""
+    def _validate_predict_data(self, X, lazy=False) -> RowSource:
+        """The RowSource of X, checked against the fitted model. ``lazy``: a
+        dask array stays lazy (per-row outputs become lazy dask arrays)
+        instead of being persisted (for reductions)."""
         check_is_fitted(self)
-        if is_dask_array(X):
-            if X.ndim != 2:
-                raise ValueError("Expected a 2-dimensional input, got a dask array "
-                                 f"of shape {X.shape}")
-            n_features = X.shape[1]
-        elif is_out_of_core(X):
-            X = as_reader(X, self._accepted_dtypes(), self.block_bytes)
-            n_features = X.n_features
-        else:
-            return validate_data(self, X, reset=False, dtype=self._accepted_dtypes())
-        if n_features != self.n_features_in_:
+        X = as_source(X, self._accepted_dtypes(), self.block_bytes,
+                      validate=lambda X: validate_data(self, X, reset=False,
+                                                       dtype=self._accepted_dtypes()),
+                      lazy=lazy)
+        if X.streamed and X.n_features != self.n_features_in_:
             raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is "
+                f"X has {X.n_features} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input."
             )
-        if is_dask_array(X):
-            return lazy_rows(X, self._accepted_dtypes()) if lazy else DaskData(
-                X, self._accepted_dtypes())
         return X
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, X, y=None):
+    def fit(self, X: Any, y: Any = None) -> BaseMixture:
         """Estimate model parameters with the EM algorithm.
 
         Fits ``n_init`` times and keeps the parameters with the largest lower
@@ -107,7 +103,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or a streamed input
+            (a .npy path, np.memmap, h5py.Dataset, zarr.Array,
+            fastem.Streamed) or a dask array
         y : Ignored
 
         Returns
@@ -117,12 +115,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self._fit(X)
         return self
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit as ``fit`` does, then return the labels of X.
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,)
+        labels : ndarray of shape (n_samples,) (a lazy dask array for a dask X)
         """
         X = self._fit(X)
         return self._score(X, labels=True)["labels"]
@@ -180,6 +178,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 "init parameters, or increase max_iter, tol, or check for "
                 "degenerate data.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
         self._set_parameters(best_params)
         # a later partial_fit starts its running statistics afresh
@@ -211,7 +210,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                                            "covariances": covariances})
 
     # -- stepwise EM ------------------------------------------------------------------
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: Any, y: Any = None) -> BaseMixture:
         """One stepwise-EM update from a mini-batch of rows.
 
         The batch's sufficient statistics (per row, about the current means)
@@ -268,7 +267,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return self
 
     # -- scoring ------------------------------------------------------------------
-    def score_samples(self, X, out=None):
+    def score_samples(self, X: Any, out: np.ndarray | None = None) -> Any:
         """Log-likelihood of each sample under the model.
 
         Parameters
@@ -285,12 +284,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_predict_data(X, lazy=True)
         return self._score(X, log_likelihood=True, out_ll=out)["log_likelihood"]
 
-    def score(self, X, y=None):
+    def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per sample of X under the model."""
         X = self._validate_predict_data(X)
         return self._total_log_likelihood(X) / X.shape[0]
 
-    def predict(self, X):
+    def predict(self, X: Any) -> Any:
         """Label of the most probable component for each sample.
 
         Returns
@@ -300,7 +299,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_predict_data(X, lazy=True)
         return self._score(X, labels=True)["labels"]
 
-    def predict_proba(self, X, out=None):
+    def predict_proba(self, X: Any, out: np.ndarray | None = None) -> Any:
         """Posterior probability of each component for each sample.
 
         Parameters
@@ -319,7 +318,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     # -- verbose output, as scikit-learn prints it ----------------------------------
     def _print_verbose_msg_init_beg(self, n_init):
         if self.verbose >= 1:
-            print("Initialization %d" % n_init)
+            print(f"Initialization {n_init:d}")
         if self.verbose >= 2:
             self._init_prev_time = time()
             self._iter_prev_time = self._init_prev_time
@@ -328,11 +327,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if n_iter % self.verbose_interval != 0:
             return
         if self.verbose == 1:
-            print("  Iteration %d" % n_iter)
+            print(f"  Iteration {n_iter:d}")
         elif self.verbose >= 2:
             cur_time = time()
-            print("  Iteration %d\t time lapse %.5fs\t ll change %.5f"
-                  % (n_iter, cur_time - self._iter_prev_time, diff_ll))
+            print(f"  Iteration {n_iter:d}\t time lapse "
+                  f"{cur_time - self._iter_prev_time:.5f}s\t ll change {diff_ll:.5f}")
             self._iter_prev_time = cur_time
 
     def _print_verbose_msg_init_end(self, lb, converged):

@@ -74,7 +74,7 @@ def open_data(path, dataset=None):
     pq = _optional("pyarrow.parquet", "io")
     table = pq.read_table(path)
     columns = []
-    for name, column in zip(table.column_names, table.columns):
+    for name, column in zip(table.column_names, table.columns, strict=True):
         values = column.to_numpy()
         if values.dtype.kind not in "fiub":
             raise ValueError(f"{path}: column {name!r} is not numeric ({values.dtype})")

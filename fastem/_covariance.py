@@ -116,6 +116,20 @@ class SuffStats:
         return SuffStats(self.covtype, self.n_samples, self.log_likelihood,
                          self.nk / n, self.s1 / n, self.s2 / n, self.shift)
 
+    def __add__(self, other):
+        """A new SuffStats, self's numbers plus other's (same shifts)."""
+        total = SuffStats(self.covariance_type, self.n_samples, self.log_likelihood,
+                          self.nk, self.s1, self.s2, self.shift)
+        total += other
+        return total
+
+    def __radd__(self, other):
+        # 0 + stats: the start of sum()
+        if isinstance(other, int) and other == 0:
+            return SuffStats(self.covariance_type, self.n_samples, self.log_likelihood,
+                             self.nk, self.s1, self.s2, self.shift)
+        return NotImplemented
+
 
 def estimate_parameters(stats: SuffStats, reg_covar: float):
     """M-step: (nk, means, covariances) from sufficient statistics.

@@ -8,23 +8,21 @@ and returns only sufficient statistics, and the statistics are summed in a
 binary tree over the blocks in their order, so the sum does not depend on
 where or when a task ran. The driver does the M-step.
 
-Scheduling: with a distributed client active, graphs run on its workers
-and each kernel call uses that worker's threads; without one, on dask's
-local threaded scheduler one block at a time, each kernel call using all
-of this machine's cores (a kernel already fills them, and two at once would
-fight over them).
+Scheduling: with a distributed client active, graphs run on its workers,
+and a kernel call uses its task's share of the worker's threads (a worker
+running several tasks at once would otherwise start its thread count in
+each of them); without one, on dask's local threaded scheduler one block at
+a time, each kernel call using all of this machine's cores (a kernel
+already fills them, and two at once would fight over them).
 """
+from __future__ import annotations
+
+import uuid
+
 import numpy as np
 
 from fastem import _init
-from fastem._covariance import SuffStats
-from fastem._engine import Engine
-from fastem._kernels._openmp import effective_n_threads
-
-
-
-def is_dask_array(X):
-    return type(X).__module__.split(".")[:2] == ["dask", "array"] and hasattr(X, "chunks")
+from fastem._sources import _TASK_THREADS, ArraySource, RowSource
 
 
 def _require_dask():
@@ -47,9 +45,8 @@ def _client():
         return None
 
 
-def lazy_rows(X, dtypes):
+def _lazy_rows(X, dtypes):
     """X cut in row blocks of whole rows, in an accepted dtype, still lazy."""
-    _require_dask()
     dtypes = [np.dtype(d) for d in (dtypes if isinstance(dtypes, list) else [dtypes])]
     if np.dtype(X.dtype).kind not in "fiub":
         raise ValueError(f"fastem: X has dtype {X.dtype}; numbers are needed")
@@ -58,10 +55,18 @@ def lazy_rows(X, dtypes):
     return X if np.dtype(X.dtype) in dtypes else X.astype(dtypes[0])
 
 
-class DaskData:
-    """A validated, persisted 2-D dask array cut in row blocks only."""
+class DaskData(RowSource):
+    """A 2-D dask array cut in row blocks only: a distributed source.
 
-    def __init__(self, X, dtypes, name="X"):
+    ``persist``: the data are persisted (on the workers with a client) and
+    checked for NaN and infinity once, for the passes of a fit; otherwise
+    the array stays lazy, for per-row outputs computed block-wise.
+    """
+
+    streamed = True
+    distributed = True
+
+    def __init__(self, X, dtypes, name="X", persist=True):
         _require_dask()
         import dask.array as da
 
@@ -69,39 +74,44 @@ class DaskData:
             raise ValueError(
                 f"Expected a 2-dimensional input, got a dask array of shape {X.shape}"
             )
-        if any(np.isnan(c) for c in X.chunks[0]):
+        if persist and any(np.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
-        X = lazy_rows(X, dtypes).persist()  # the kernels need whole rows
-        # one distributed pass: every value finite?
-        if not bool(da.isfinite(X.sum(dtype=np.float64)).compute()):
-            bad = ~da.isfinite(X).all(axis=1)
-            row = int(da.argmax(bad).compute())
-            what = "NaN" if bool(da.isnan(X[row]).any().compute()) else "infinity"
-            raise ValueError(f"Input {name} contains {what} (first at row {row}).")
+        X = _lazy_rows(X, dtypes)  # the kernels need whole rows
+        if persist:
+            X = X.persist()
+            # one distributed pass: every value finite?
+            if not bool(da.isfinite(X.sum(dtype=np.float64)).compute()):
+                bad = ~da.isfinite(X).all(axis=1)
+                row = int(da.argmax(bad).compute())
+                what = "NaN" if bool(da.isnan(X[row]).any().compute()) else "infinity"
+                raise ValueError(f"Input {name} contains {what} (first at row {row}).")
         self.array = X
-        self.shape = tuple(int(s) for s in X.shape)
+        self.shape = tuple(s if np.isnan(s) else int(s) for s in X.shape)
         self.n_samples, self.n_features = self.shape
         self.dtype = np.dtype(X.dtype)
         self.client = _client()
 
-    def blocks(self):
-        return list(self.array.to_delayed().ravel())
-
     def block_rows(self):
         return list(self.array.chunks[0])
 
-    def __getitem__(self, key):
-        return self.array[key].compute()
+    def delayed_blocks(self):
+        """The row blocks as dask.delayed objects, in row order."""
+        return list(self.array.to_delayed().ravel())
+
+    def blocks(self):
+        """Yield (start, stop, rows) over all rows, each block computed
+        here in turn (passes that must stay on the cluster use reduce)."""
+        start = 0
+        for part, rows in zip(self.delayed_blocks(), self.block_rows(), strict=True):
+            yield start, start + rows, np.asarray(self._compute(part))
+            start += rows
+
+    def rows(self, start, stop):
+        return np.asarray(self.array[start:stop].compute())
 
     def take(self, indices):
         """Rows at sorted indices, gathering only those rows."""
         return np.ascontiguousarray(self.array[np.asarray(indices)].compute())
-
-    def mean_variance(self):
-        return float(self.array.astype(np.float64).var(axis=0).mean().compute())
-
-    def lloyd_sums(self, centers, chunk_size, n_threads):
-        return self.reduce(_block_lloyd, centers, chunk_size)
 
     def reduce(self, fn, *args, per_block=None):
         """fn(block, *args[, per_block[i]]) for every block, summed in a
@@ -110,76 +120,62 @@ class DaskData:
         not once per block. The tasks' keys start with fn's name."""
         import dask
 
-        # arrays and parameter objects become tasks; scalars ride along
-        shared = [dask.delayed(a, traverse=False)
-                  if isinstance(a, np.ndarray) or hasattr(a, "__dict__") else a
-                  for a in args]
-        task = dask.delayed(fn, pure=False)
-        parts = [task(block, *shared, *(() if per_block is None else (per_block[i],)))
-                 for i, block in enumerate(self.blocks())]
+        shared = [dask.delayed(a, traverse=False) for a in args]
+        task = dask.delayed(_run_task, pure=False)
+        token = uuid.uuid4().hex
+        parts = [task(fn, block, *shared, *(() if per_block is None else (per_block[i],)),
+                      dask_key_name=f"{fn.__name__}-{token}-{i}")
+                 for i, block in enumerate(self.delayed_blocks())]
         add = dask.delayed(_add, pure=False)
         while len(parts) > 1:
             parts = [add(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
                      for i in range(0, len(parts), 2)]
+        return self._compute(parts[0])
+
+    def _compute(self, graph):
         if self.client is not None:
-            return self.client.compute(parts[0]).result()
-        return parts[0].compute(scheduler="threads", num_workers=1)
+            return self.client.compute(graph).result()
+        return graph.compute(scheduler="threads", num_workers=1)
 
 
 def _add(a, b):
-    if isinstance(a, SuffStats):
-        total = SuffStats(a.covariance_type, a.n_samples, a.log_likelihood,
-                          a.nk, a.s1, a.s2, a.shift)
-        total += b
-        return total
     return a + b
 
 
 # -- tasks: run on the workers --------------------------------------------------------------
-def _worker_threads(n_threads):
-    """The OpenMP threads of a task: the worker's threads inside a
-    distributed worker (unless the user chose), else n_threads."""
-    if n_threads is None:
-        try:
-            from distributed import get_worker
-            return get_worker().state.nthreads
-        except (ImportError, ValueError, AttributeError):
-            return None
-    return n_threads
+def _worker_share():
+    """This task's share of its distributed worker's threads: the worker's
+    threads divided among the tasks it is executing; None outside a worker."""
+    try:
+        from distributed import get_worker
+        state = get_worker().state
+    except (ImportError, ValueError, AttributeError):
+        return None
+    return max(1, state.nthreads // max(1, state.executing_count))
 
 
-def _engine(spec, block):
-    covariance_type, n_components, chunk_size, n_threads = spec
-    return Engine(covariance_type, n_components, block.shape[1], chunk_size,
-                  _worker_threads(n_threads))
+def _run_task(fn, block, *args):
+    """fn(block, *args) with the kernels' threads limited to the task's share."""
+    token = _TASK_THREADS.set(_worker_share)
+    try:
+        return fn(np.ascontiguousarray(block), *args)
+    finally:
+        _TASK_THREADS.reset(token)
 
 
-def _block_stats(block, kp, spec):
-    return _engine(spec, block).em_stats(np.ascontiguousarray(block), kp)
+def _block_score(block, engine, kp, output):
+    return _run_task(_score_rows, block, engine, kp, output)
 
 
-def _block_log_likelihood(block, kp, spec):
-    return _engine(spec, block).total_log_likelihood(np.ascontiguousarray(block), kp)
+def _score_rows(block, engine, kp, output):
+    return engine.score(ArraySource(block), kp, **{output: True})[output]
 
 
-def _block_score(block, kp, spec, output):
-    engine = _engine(spec, block)
-    return engine.score(np.ascontiguousarray(block), kp, **{output: True})[output]
-
-
-def _block_lloyd(block, centers, chunk_size):
-    # a worker's own threads; on the local scheduler (one block at a time)
-    # all of this machine's
-    return _init._lloyd_sums(np.ascontiguousarray(block), centers, chunk_size,
-                             _worker_threads(None) or effective_n_threads(None))
-
-
-def _block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, n_threads):
-    n_threads = _worker_threads(n_threads) or 1
+def _block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, max_threads):
     K = centers.shape[0]
 
     def resp(start, stop, rows):
-        labels = _init.nearest(np.ascontiguousarray(rows), centers, chunk_size, n_threads)
+        labels = _init.nearest(np.ascontiguousarray(rows), centers, chunk_size, max_threads)
         return (labels[:, np.newaxis] == np.arange(K)).astype(np.float64)
 
     return _init.stats_from_resp(block, covariance_type, resp, shift)
@@ -191,32 +187,22 @@ def _block_resp_stats(block, covariance_type, shift, resp):
 
 
 # -- the estimator's steps on a DaskData ------------------------------------------------------
-def _spec(gm):
-    return (gm.covariance_type, gm.n_components, gm.chunk_size, gm.n_threads)
-
-
-def em_stats(gm, data, kp):
-    return data.reduce(_block_stats, kp, _spec(gm))
-
-
-def total_log_likelihood(gm, data, kp):
-    return float(data.reduce(_block_log_likelihood, kp, _spec(gm)))
-
-
-def score_lazy(gm, X, kp, output):
+def score_lazy(engine, data, kp, output):
     """A lazy dask array of per-row outputs computed block-wise."""
     import dask
 
-    array = X.array if isinstance(X, DaskData) else X
-    spec = _spec(gm)
-    kp = dask.delayed(kp, traverse=False)  # one task, not a copy per block
+    array = data.array
+    n_components = engine.n_components
+    # one task each, not a copy per block
+    kp = dask.delayed(kp, traverse=False)
+    engine = dask.delayed(engine, traverse=False)
     if output == "resp":
-        return array.map_blocks(_block_score, kp, spec, output,
-                                chunks=(array.chunks[0], (gm.n_components,)),
-                                dtype=np.float64, name="fastem-predict-proba")
+        return array.map_blocks(_block_score, engine, kp, output,
+                                chunks=(array.chunks[0], (n_components,)),
+                                meta=np.empty((0, 0)), name="fastem-predict-proba")
     dtype = np.intp if output == "labels" else np.float64
-    return array.map_blocks(_block_score, kp, spec, output, drop_axis=1,
-                            chunks=(array.chunks[0],), dtype=dtype,
+    return array.map_blocks(_block_score, engine, kp, output, drop_axis=1,
+                            chunks=(array.chunks[0],), meta=np.empty(0, dtype=dtype),
                             name=f"fastem-{output.replace('_', '-')}")
 
 
@@ -224,11 +210,12 @@ def initial_stats(gm, data, random_state):
     """The first SuffStats of init_params on the cluster (see _init)."""
     K, cov_type = gm.n_components, gm.covariance_type
     engine = gm._engine
-    chunk, threads = engine.chunk_size, gm.n_threads
+    chunk = engine.chunk_size
     if gm.init_params == "kmeans":
         centers = _init.kmeans(data, K, random_state, chunk, engine.max_threads)
         shift = gm._init_shift(centers)
-        return data.reduce(_block_kmeans_stats, centers, cov_type, shift, chunk, threads)
+        return data.reduce(_block_kmeans_stats, centers, cov_type, shift, chunk,
+                           engine.max_threads)
     if gm.init_params == "random":
         shift = gm._random_init_shift(data)
         # drawn here, in row order, as the in-memory fit draws them

@@ -1,6 +1,7 @@
 """Data that need not be in memory: read row blocks from memmaps, ``.npy``
 files, HDF5 and Zarr datasets, or any object with ``.shape``, ``.dtype`` and
-row slicing, and hand them to the kernels one block at a time.
+row slicing, and hand them to the kernels one block at a time (a streamed
+``RowSource``, see fastem/_sources.py).
 
 A block is many kernel chunks, sized in bytes. While the kernels work on one
 block (they release the GIL) a background thread reads the next, so at most
@@ -15,12 +16,16 @@ holds more than two blocks of the file however large it is. Copying the
 blocks out with reads instead cost as much again as the EM pass on a file
 in the page cache.
 """
+from __future__ import annotations
+
 import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from fastem._sources import RowSource, as_source
 
 # 64 MiB: large enough that a block is thousands of kernel chunks (the read
 # and the per-block bookkeeping are amortised), small enough that two blocks
@@ -32,16 +37,9 @@ DEFAULT_BLOCK_BYTES = 64 * 2**20
 _MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
 
 
-def is_out_of_core(X):
+def is_out_of_core(X) -> bool:
     """Whether X is streamed in blocks rather than used as one array."""
-    if isinstance(X, (str, os.PathLike, np.memmap)):
-        return True
-    if isinstance(X, (np.ndarray, list, tuple)) or hasattr(X, "iloc"):
-        return False  # arrays, nested sequences and pandas go to check_array
-    import scipy.sparse
-    if scipy.sparse.issparse(X):
-        return False  # refused by check_array with its usual message
-    return all(hasattr(X, name) for name in ("shape", "dtype", "__getitem__"))
+    return as_source(X, lazy=True).streamed
 
 
 class _NpyFile:
@@ -115,6 +113,24 @@ class _NpyFile:
         return out
 
 
+class _Sliced:
+    """Row slices of any object with shape, dtype and ``obj[i:j]``, with the
+    interface of _NpyFile."""
+
+    def __init__(self, obj):
+        self.obj = obj
+        self.shape = obj.shape
+        self.dtype = obj.dtype
+
+    def read(self, start, stop):
+        return np.asarray(self.obj[start:stop])
+
+    view = read
+
+    def release(self, start, stop):
+        pass
+
+
 def _read_npy_header(path):
     fmt = np.lib.format
     try:
@@ -147,18 +163,22 @@ def _memmap_file(X):
     return _NpyFile(X.filename, offset=X.offset, shape=X.shape, dtype=X.dtype)
 
 
-class BlockReader:
-    """Validated float blocks of rows of a large 2-D input.
+class BlockReader(RowSource):
+    """Validated float blocks of rows of a large 2-D input: a streamed source.
 
     Parameters
     ----------
-    source : object with ``shape``, ``dtype`` and ``source[i:j]``, or _NpyFile
+    source : _NpyFile or _Sliced
+        Rows by ``read(start, stop)``, ``view(start, stop)`` (valid until
+        ``release(start, stop)``), with ``shape`` and ``dtype``.
     name : str
         How errors name the input.
     dtypes : list of numpy types or a numpy type
         Accepted float types (the first is used for other numeric inputs).
     block_bytes : int
     """
+
+    streamed = True
 
     def __init__(self, source, name, dtypes, block_bytes=None):
         self.source = source
@@ -186,26 +206,17 @@ class BlockReader:
         self.block_rows = max(1, block_bytes // row_bytes)
         self._checked = set()
 
-    # the init helpers slice rows (X[:1024])
-    def __getitem__(self, key):
-        if not isinstance(key, slice):
-            raise TypeError("fastem: streamed inputs are read by row slices")
-        start, stop, step = key.indices(self.n_samples)
-        if step != 1:
-            raise TypeError("fastem: streamed inputs are read by contiguous row slices")
-        return self.read(start, max(start, stop))
+    def rows(self, start, stop):
+        return self.read(start, stop)
 
     def read(self, start, stop, in_place=False):
         """Rows start..stop as a validated C-contiguous array of self.dtype.
         ``in_place``: a view on the file's mapping where the source is a
         .npy file of that dtype (valid until released)."""
-        if isinstance(self.source, _NpyFile):
-            if in_place and self.source.dtype == self.dtype:
-                block = self.source.view(start, stop)
-            else:
-                block = self.source.read(start, stop)
+        if in_place and self.source.dtype == self.dtype:
+            block = self.source.view(start, stop)
         else:
-            block = np.asarray(self.source[start:stop])
+            block = self.source.read(start, stop)
         if block.shape != (stop - start, self.n_features):
             raise ValueError(
                 f"fastem: {self.name}[{start}:{stop}] gave shape {block.shape}, "
@@ -240,7 +251,7 @@ class BlockReader:
         ranges = self.ranges()
         if not ranges:
             return
-        release = getattr(self.source, "release", None)
+        release = self.source.release
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(self.read, *ranges[0], True)
             for i, (start, stop) in enumerate(ranges):
@@ -249,8 +260,7 @@ class BlockReader:
                     pending = pool.submit(self.read, *ranges[i + 1], True)
                 yield start, stop, block
                 del block
-                if release is not None:
-                    release(start, stop)
+                release(start, stop)
 
     def take(self, indices):
         """Rows at sorted, unique ``indices``, in one streamed pass."""
@@ -268,16 +278,29 @@ class BlockReader:
 
 def as_reader(X, dtypes, block_bytes=None):
     """A BlockReader for an out-of-core input (see is_out_of_core)."""
-    if isinstance(X, (str, os.PathLike)):
-        path = Path(X)
-        if path.suffix != ".npy":
-            raise ValueError(
-                f"fastem: reads .npy files from a path, got {str(path)!r}; open "
-                "other formats yourself and pass the dataset (h5py.Dataset, "
-                "zarr.Array) or an np.memmap"
-            )
-        return BlockReader(_NpyFile(path), str(path), dtypes, block_bytes)
-    if isinstance(X, np.memmap):
-        source = _memmap_file(X)
-        return BlockReader(X if source is None else source, "memmap", dtypes, block_bytes)
-    return BlockReader(X, type(X).__name__, dtypes, block_bytes)
+    return as_source(X, dtypes, block_bytes)
+
+
+def npy_reader(path, dtypes, block_bytes=None):
+    """A BlockReader of a ``.npy`` file given by path."""
+    path = Path(path)
+    if path.suffix != ".npy":
+        raise ValueError(
+            f"fastem: reads .npy files from a path, got {str(path)!r}; open "
+            "other formats yourself and pass the dataset (h5py.Dataset, "
+            "zarr.Array) or an np.memmap"
+        )
+    return BlockReader(_NpyFile(path), str(path), dtypes, block_bytes)
+
+
+def memmap_reader(X, dtypes, block_bytes=None):
+    """A BlockReader of an np.memmap: read in place when it maps a whole
+    C-ordered file region."""
+    source = _memmap_file(X)
+    return BlockReader(_Sliced(X) if source is None else source, "memmap", dtypes,
+                       block_bytes)
+
+
+def sliced_reader(obj, name, dtypes, block_bytes=None):
+    """A BlockReader of any object with shape, dtype and row slicing."""
+    return BlockReader(_Sliced(obj), name, dtypes, block_bytes)

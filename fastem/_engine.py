@@ -1,12 +1,14 @@
 """Glue between arrays and the kernels: chunk size, thread count, and the two
-passes (fused EM statistics, scoring), over an in-memory array or block by
-block over a streamed input (fastem._data.BlockReader)."""
+passes (fused EM statistics, scoring), over any RowSource (an in-memory
+array is one block; see fastem/_sources.py)."""
+from __future__ import annotations
+
 import numpy as np
 
 from fastem._covariance import KernelParams, SuffStats
-from fastem._data import BlockReader
 from fastem._kernels import _em
 from fastem._kernels._openmp import effective_n_threads
+from fastem._sources import as_source, kernel_threads
 
 # A thread works on a chunk of B rows in buffers of B values per row: the
 # chunk transposed (D rows), the (K) log-probabilities, and per covariance
@@ -46,6 +48,7 @@ class Engine:
         self.auto_chunk = chunk_size is None
         self.chunk_size = int(chunk_size or default_chunk_size(
             n_features, n_components, covariance_type))
+        self.n_threads = n_threads
         self.max_threads = effective_n_threads(n_threads)
         self.stats_size = _em.stats_size(
             _em.COV_TYPE_CODES[covariance_type], n_components, n_features
@@ -55,20 +58,21 @@ class Engine:
     def _split(self, n_samples):
         """(chunk size, threads) for n_samples rows; the last answer is kept,
         as every iteration of a fit asks it for the same n_samples."""
-        cached_n, split = self._split_cache
-        if cached_n != n_samples:
-            chunk = self._chunk_for(n_samples)
+        max_threads = kernel_threads(self.n_threads, self.max_threads)
+        cached_key, split = self._split_cache
+        if cached_key != (n_samples, max_threads):
+            chunk = self._chunk_for(n_samples, max_threads)
             n_chunks = -(-n_samples // chunk)
-            split = (chunk, max(1, min(self.max_threads, n_chunks)))
-            self._split_cache = (n_samples, split)
+            split = (chunk, max(1, min(max_threads, n_chunks)))
+            self._split_cache = ((n_samples, max_threads), split)
         return split
 
-    def _chunk_for(self, n_samples):
+    def _chunk_for(self, n_samples, max_threads):
         # buffers are sized by the chunk: never larger than the data; and
         # small data is cut into a few chunks per thread so that all threads
         # get a share (a chosen chunk_size is kept as given)
         if self.auto_chunk:
-            per_thread = -(-n_samples // (4 * self.max_threads))
+            per_thread = -(-n_samples // (4 * max_threads))
             return max(1, min(self.chunk_size, max(per_thread, _MIN_CHUNK)))
         return max(1, min(self.chunk_size, n_samples))
 
@@ -76,20 +80,9 @@ class Engine:
         return KernelParams(weights, means, prec_chol, self.covariance_type, dtype)
 
     def em_stats(self, X, params):
-        """One fused E-step + statistics pass over X: a SuffStats.
-
-        A streamed X is one pass over its blocks; the blocks' statistics add
-        in block order."""
-        if not isinstance(X, BlockReader):
-            return self._em_stats(X, params)
-        total = None
-        for _, _, block in X.blocks():
-            stats = self._em_stats(block, params)
-            if total is None:
-                total = stats
-            else:
-                total += stats
-        return total
+        """One fused E-step + statistics pass over X (a RowSource or an
+        array): a SuffStats. The blocks' statistics add in block order."""
+        return as_source(X).reduce(_block_stats, self, params)
 
     def _em_stats(self, X, params):
         n_samples = X.shape[0]
@@ -114,9 +107,7 @@ class Engine:
         if resp:
             out_resp = _output(out_resp, (n_samples, K), "out")
         out_labels = np.empty(n_samples, dtype=np.intp) if labels else None
-        parts = (X.blocks() if isinstance(X, BlockReader)
-                 else [(0, n_samples, X)])
-        for start, stop, block in parts:
+        for start, stop, block in as_source(X).blocks():
             self._score(block,
                         params,
                         out_ll[start:stop] if log_likelihood else _EMPTY_LL,
@@ -126,15 +117,12 @@ class Engine:
 
     def total_log_likelihood(self, X, params):
         """Sum of the rows' log-likelihoods, in O(block) memory."""
-        if not isinstance(X, BlockReader):
-            return float(self.score(X, params, log_likelihood=True)["log_likelihood"].sum())
-        total = 0.0
-        for _, _, block in X.blocks():
-            ll = np.empty(block.shape[0])
-            self._score(block, params, ll, np.empty((0, self.n_components)),
-                        _EMPTY_LABELS)
-            total += float(ll.sum())
-        return total
+        return as_source(X).reduce(_block_log_likelihood, self, params)
+
+    def block_log_likelihood(self, block, params):
+        ll = np.empty(block.shape[0])
+        self._score(block, params, ll, np.empty((0, self.n_components)), _EMPTY_LABELS)
+        return float(ll.sum())
 
     def _score(self, X, params, out_ll, out_resp, out_labels):
         chunk, threads = self._split(X.shape[0])
@@ -142,6 +130,16 @@ class Engine:
             X, params.loc, params.prec, params.center, params.log_const,
             params.cov_code, chunk, threads, out_ll, out_resp, out_labels,
         )
+
+
+# -- the passes' work on one block (module functions: tasks of a distributed
+# reduce name themselves after them) ----------------------------------------------------
+def _block_stats(block, engine, params):
+    return engine._em_stats(block, params)
+
+
+def _block_log_likelihood(block, engine, params):
+    return engine.block_log_likelihood(block, params)
 
 
 _EMPTY_LL = np.empty(0)

@@ -271,7 +271,7 @@ class GaussianMixture(BaseMixture):
         if (self._weights_init is not None and self._means_init is not None
                 and self._precisions_init is not None):
             stats = None  # nothing to estimate, and no random numbers drawn
-        elif isinstance(X, _dask.DaskData):
+        elif X.distributed:
             stats = _dask.initial_stats(self, X, random_state)
         elif self.init_params == "kmeans":
             engine = self._engine
@@ -323,7 +323,7 @@ class GaussianMixture(BaseMixture):
     def _random_init_shift(self, X):
         """Statistics shift of init_params="random": the mean of the first
         rows, for every component."""
-        first = np.asarray(X[:1024], dtype=np.float64).mean(axis=0)
+        first = np.asarray(X.rows(0, min(1024, X.n_samples)), dtype=np.float64).mean(axis=0)
         return self._init_shift(np.repeat(first[np.newaxis], self.n_components, 0))
 
     def _init_shift(self, centers):
@@ -332,8 +332,6 @@ class GaussianMixture(BaseMixture):
     def _e_step_stats(self, X, params):
         weights, means, _, prec_chol = params
         kp = self._engine.kernel_params(weights, means, prec_chol, X.dtype)
-        if isinstance(X, _dask.DaskData):
-            return _dask.em_stats(self, X, kp)
         return self._engine.em_stats(X, kp)
 
     def _m_step(self, stats):
@@ -361,16 +359,14 @@ class GaussianMixture(BaseMixture):
 
     def _score(self, X, **outputs):
         engine, kp = self._scoring(X)
-        if isinstance(X, _dask.DaskData) or _dask.is_dask_array(X):
+        if X.distributed:
             # lazy dask arrays, computed block-wise on the cluster
-            return {key: _dask.score_lazy(self, X, kp, key) if outputs.get(key) else None
+            return {key: _dask.score_lazy(engine, X, kp, key) if outputs.get(key) else None
                     for key in ("log_likelihood", "resp", "labels")}
         return engine.score(X, kp, **outputs)
 
     def _total_log_likelihood(self, X):
         engine, kp = self._scoring(X)
-        if isinstance(X, _dask.DaskData):
-            return _dask.total_log_likelihood(self, X, kp)
         return engine.total_log_likelihood(X, kp)
 
     # -- model files ---------------------------------------------------------------------

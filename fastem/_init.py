@@ -1,18 +1,20 @@
 """Initialisation: k-means++ seeding, Lloyd iterations, and the first
 sufficient statistics from initial responsibilities (scikit-learn's four
-init_params strategies), all without N x K or N x D temporaries, over an
-in-memory array or streamed over a BlockReader's blocks.
+init_params strategies), all without N x K or N x D temporaries, over any
+RowSource (or an in-memory array): whole passes are the source's ``reduce``.
 
 On streamed input k-means++ seeds from a random subsample of
 ``SEEDING_SAMPLE`` rows (all rows when there are no more), drawn from the
 estimator's random_state; Lloyd's iterations then run over all rows, one
 streamed pass each.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from fastem._covariance import SuffStats
-from fastem._data import BlockReader
 from fastem._kernels import _kmeans
+from fastem._sources import as_source, kernel_threads
 
 # Rows per NumPy block in the init helpers below (one-off passes, so plain
 # NumPy on blocks of a few MB is fast enough and simple).
@@ -30,15 +32,11 @@ def _blocks(n_samples, block_rows=_BLOCK_ROWS):
 
 
 def iter_blocks(X, block_rows=_BLOCK_ROWS):
-    """(start, stop, rows) over X in blocks of at most block_rows rows; a
-    BlockReader is streamed and its blocks cut to that size."""
-    if isinstance(X, BlockReader):
-        for offset, _, big in X.blocks():
-            for start, stop in _blocks(big.shape[0], block_rows):
-                yield offset + start, offset + stop, big[start:stop]
-    else:
-        for start, stop in _blocks(X.shape[0], block_rows):
-            yield start, stop, X[start:stop]
+    """(start, stop, rows) over X (a RowSource or an array) in blocks of at
+    most block_rows rows: the source's blocks cut to that size."""
+    for offset, _, big in as_source(X).blocks():
+        for start, stop in _blocks(big.shape[0], block_rows):
+            yield offset + start, offset + stop, big[start:stop]
 
 
 def sample_rows(n_samples, size, random_state):
@@ -50,48 +48,56 @@ def sample_rows(n_samples, size, random_state):
     return np.sort(random_state.choice(picked, size, replace=False))
 
 
-def _streamed(X):
-    """Whether X is read in parts (a BlockReader or a DaskData: both have
-    ``blocks`` and can ``take`` sorted rows) rather than an in-memory array."""
-    return hasattr(X, "blocks")
-
-
 def seeding_rows(X, random_state):
-    """The rows k-means++ seeds from: X itself in memory, else a subsample
+    """The rows k-means++ seeds from: all of X in memory, else a subsample
     (all rows, in order, when there are at most SEEDING_SAMPLE)."""
-    if not _streamed(X):
-        return X
-    if X.n_samples <= SEEDING_SAMPLE:
-        return X.take(np.arange(X.n_samples))
-    return X.take(sample_rows(X.n_samples, SEEDING_SAMPLE, random_state))
+    source = as_source(X)
+    if not source.streamed:
+        return source.rows(0, source.n_samples)
+    if source.n_samples <= SEEDING_SAMPLE:
+        return source.take(np.arange(source.n_samples))
+    return source.take(sample_rows(source.n_samples, SEEDING_SAMPLE, random_state))
 
 
 def seed_row_indices(X, n_components, random_state):
     """Rows for init_params="random_from_data": scikit-learn's draw, or on
     large streamed data one in O(K) memory (a permutation of all rows
     would be O(N))."""
-    n_samples = X.shape[0]
-    if _streamed(X) and n_samples > SEEDING_SAMPLE:
+    source = as_source(X)
+    n_samples = source.n_samples
+    if source.streamed and n_samples > SEEDING_SAMPLE:
         return random_state.permutation(sample_rows(n_samples, n_components, random_state))
     return random_state.choice(n_samples, size=n_components, replace=False)
 
 
+class _Moments:
+    """Row count, per-feature mean and sum of squared deviations of some
+    rows; ``+`` merges two (Chan, Golub & LeVeque's update)."""
+
+    def __init__(self, n, mean, m2):
+        self.n, self.mean, self.m2 = n, mean, m2
+
+    def __add__(self, other):
+        delta = other.mean - self.mean
+        total = self.n + other.n
+        return _Moments(total, self.mean + delta * other.n / total,
+                        self.m2 + other.m2 + delta**2 * self.n * other.n / total)
+
+
+def _block_moments(rows):
+    n_features = rows.shape[1]
+    moments = _Moments(0, np.zeros(n_features), np.zeros(n_features))
+    for start, stop in _blocks(rows.shape[0]):
+        block = np.asarray(rows[start:stop], dtype=np.float64)
+        mean = block.mean(axis=0)
+        moments = moments + _Moments(stop - start, mean, ((block - mean) ** 2).sum(axis=0))
+    return moments
+
+
 def mean_variance(X):
-    """Mean over features of the per-feature variance, in blocks (Chan et al.)."""
-    if hasattr(X, "mean_variance"):  # a DaskData: on the cluster
-        return X.mean_variance()
-    n, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for start, stop, rows in iter_blocks(X):
-        block = np.asarray(rows, dtype=np.float64)
-        nb = stop - start
-        mb = block.mean(axis=0)
-        m2b = ((block - mb) ** 2).sum(axis=0)
-        delta = mb - mean
-        total = n + nb
-        mean = mean + delta * nb / total
-        m2 = m2 + m2b + delta**2 * n * nb / total
-        n = total
-    return float(np.mean(m2 / n))
+    """Mean over features of the per-feature variance, in blocks."""
+    moments = as_source(X).reduce(_block_moments)
+    return float(np.mean(moments.m2 / moments.n))
 
 
 def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads):
@@ -172,26 +178,26 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
 
 
 def _lloyd_sums(X, centers, chunk_size, n_threads):
-    """Per-cluster counts and coordinate sums of a Lloyd pass, over the whole
-    of an array or block by block."""
-    if hasattr(X, "lloyd_sums"):  # a DaskData: on the cluster
-        return X.lloyd_sums(centers, chunk_size, n_threads)
+    """Per-cluster counts and coordinate sums of a Lloyd pass over X."""
+    return as_source(X).reduce(_block_lloyd_sums, centers, chunk_size, n_threads)
+
+
+def _block_lloyd_sums(rows, centers, chunk_size, n_threads):
     n_clusters, n_features = centers.shape
-    no_labels = np.empty(0, dtype=np.intp)
-    total = None
-    parts = X.blocks() if isinstance(X, BlockReader) else [(0, X.shape[0], X)]
-    for _, _, rows in parts:
-        threads = max(1, min(n_threads, -(-rows.shape[0] // chunk_size)))
-        sums = np.empty((threads, 1 + n_clusters + n_clusters * n_features))
-        _kmeans.lloyd_pass(rows, centers, chunk_size, no_labels, sums)
-        part = sums.sum(axis=0)
-        total = part if total is None else total + part
-    return total
+    n_threads = kernel_threads(None, n_threads)
+    threads = max(1, min(n_threads, -(-rows.shape[0] // chunk_size)))
+    sums = np.empty((threads, 1 + n_clusters + n_clusters * n_features))
+    _kmeans.lloyd_pass(rows, centers, chunk_size, _NO_LABELS, sums)
+    return sums.sum(axis=0)
+
+
+_NO_LABELS = np.empty(0, dtype=np.intp)
 
 
 def nearest(rows, centers, chunk_size, n_threads):
     """Index of each row's nearest center (the k-means labels)."""
     n_clusters, n_features = centers.shape
+    n_threads = kernel_threads(None, n_threads)
     threads = max(1, min(n_threads, -(-rows.shape[0] // chunk_size)))
     sums = np.empty((threads, 1 + n_clusters + n_clusters * n_features))
     labels = np.empty(rows.shape[0], dtype=np.intp)
@@ -246,17 +252,20 @@ def sparse_resp_stats(X, covariance_type, seeds):
 
 
 def block_gram(rows):
-    """X^T X of a block of rows, in float64."""
-    block = np.asarray(rows, dtype=np.float64)
-    return block.T @ block
+    """X^T X of a block of rows in float64, summed over pieces of
+    _BLOCK_ROWS rows (float32 rows are converted a piece at a time)."""
+    n_features = rows.shape[1]
+    gram = np.zeros((n_features, n_features))
+    for start, stop in _blocks(rows.shape[0]):
+        block = np.asarray(rows[start:stop], dtype=np.float64)
+        gram += block.T @ block
+    return gram
 
 
 def rows_at(X, indices):
-    """X[indices] (any order, distinct) for an array or streamed data."""
-    if not _streamed(X):
-        return np.asarray(X[indices])
+    """X[indices] (any order, distinct) of a RowSource or an array."""
     order = np.argsort(indices)
-    rows = X.take(np.asarray(indices)[order])
+    rows = as_source(X).take(np.asarray(indices)[order])
     out = np.empty_like(rows)
     out[order] = rows
     return out

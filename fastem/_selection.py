@@ -12,8 +12,12 @@ ICL (Biernacki, Celeux & Govaert 2000) adds to BIC twice the entropy of the
 maximum-a-posteriori classification, so it prefers components that are well
 separated: BIC counts density components, ICL counts clusters.
 """
+from __future__ import annotations
+
 import math
 import warnings
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -31,21 +35,15 @@ _SLICE_ROWS = 65536
 
 def classification_log_likelihood(gm, X):
     """sum_n log max_k r_nk (<= 0), over X's rows in bounded memory; X as
-    ``gm._validate_predict_data`` returns it."""
-    from fastem._dask import DaskData
-    from fastem._data import BlockReader
+    ``gm._validate_predict_data`` returns it (on a cluster for dask data)."""
+    engine, kp = gm._scoring(X)
+    return float(X.reduce(_block_classification_log_likelihood, engine, kp))
 
-    if isinstance(X, DaskData):
-        import dask.array as da
-        proba = gm._score(X, resp=True)["resp"]
-        return float(da.log(proba.max(axis=1)).sum().compute())
-    if isinstance(X, BlockReader):
-        parts = (block for _, _, block in X.blocks())
-    else:
-        parts = (X[i:i + _SLICE_ROWS] for i in range(0, X.shape[0], _SLICE_ROWS))
+
+def _block_classification_log_likelihood(block, engine, kp):
     total = 0.0
-    for rows in parts:
-        resp = gm._score(rows, resp=True)["resp"]
+    for i in range(0, block.shape[0], _SLICE_ROWS):
+        resp = engine.score(block[i:i + _SLICE_ROWS], kp, resp=True)["resp"]
         total += float(np.log(resp.max(axis=1)).sum())
     return total
 
@@ -108,16 +106,17 @@ class ModelSelection:
     __repr__ = __str__
 
 
-def select_model(X, n_components=range(1, 10),
-                 covariance_types=("full", "tied", "diag", "spherical"),
-                 criterion="bic", progress=False, **params):
+def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
+                 covariance_types: Iterable[str] = ("full", "tied", "diag", "spherical"),
+                 criterion: str = "bic", progress: bool = False,
+                 **params: Any) -> ModelSelection:
     """Fit a GaussianMixture for every number of components and covariance
     type, and keep the one with the lowest criterion.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features), or any input ``fit`` takes
-        (a .npy path, memmap, HDF5/Zarr dataset, dask array).
+        (a .npy path, memmap, HDF5/Zarr dataset, dask array, fastem.Streamed).
     n_components : iterable of int, default=range(1, 10)
     covariance_types : iterable of str, default all four
     criterion : {"bic", "aic", "icl"}, default="bic"

@@ -144,3 +144,44 @@ def test_local_scheduler_fit_matches_in_memory():
     np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-8)
     assert gm.predict(da.from_array(X, chunks=800)).compute().tolist() == \
         ref.predict(X).tolist()
+
+
+_TOGETHER = {}
+
+
+def _stats_when_both_run(block, engine, params):
+    from fastem import _engine
+    _TOGETHER["barrier"].wait()
+    return _engine._block_stats(block, engine, params)
+
+
+def test_tasks_running_together_share_the_workers_threads(monkeypatch):
+    # one worker of two threads running two kernel tasks at once: each task
+    # gets one thread, not two (threads multiplying to nthreads squared)
+    import threading
+
+    from fastem import _engine
+    from fastem._dask import DaskData
+
+    X = mixture_data(n=4000)
+    gm = GaussianMixture(**fixed_start(X, "full"))
+    gm._check_parameters(X)
+    kp = gm._engine.kernel_params(gm.weights_init, gm.means_init,
+                                  np.tile(np.eye(3), (3, 1, 1)), X.dtype)
+    used = []
+    em_pass = _engine._em.em_pass
+
+    def recording_em_pass(*args):
+        used.append(args[8])  # the kernel's thread count
+        return em_pass(*args)
+
+    monkeypatch.setattr(_engine._em, "em_pass", recording_em_pass)
+    monkeypatch.setitem(_TOGETHER, "barrier", threading.Barrier(2, timeout=30))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, client.as_current():
+        data = DaskData(da.from_array(X, chunks=(2000, 3)), [np.float64])
+        stats = data.reduce(_stats_when_both_run, gm._engine, kp)
+    assert used == [1, 1]
+    ref = gm._engine.em_stats(X, kp)
+    np.testing.assert_allclose(stats.s2, ref.s2, rtol=1e-10)

@@ -63,3 +63,20 @@ def test_lloyd_pass_is_chunk_and_thread_invariant():
 def test_mean_variance_in_blocks():
     X = data(seed=3, n=40000)
     assert _init.mean_variance(X) == pytest.approx(X.var(axis=0).mean(), rel=1e-12)
+
+
+def test_passes_over_a_streamed_source_match_the_array(tmp_path):
+    # the init's passes are reductions over the source's blocks: many small
+    # blocks give the array's answers
+    from fastem._sources import as_source
+    X = data(seed=4, n=5000)
+    np.save(tmp_path / "X.npy", X)
+    source = as_source(tmp_path / "X.npy", block_bytes=24 * 333)
+    assert len(list(source.blocks())) > 10
+    assert _init.mean_variance(source) == pytest.approx(X.var(axis=0).mean(), rel=1e-12)
+    centers = X[:5].copy()
+    np.testing.assert_allclose(_init._lloyd_sums(source, centers, 64, 2),
+                               _init._lloyd_sums(X, centers, 64, 2), rtol=1e-12)
+    np.testing.assert_allclose(_init.block_gram(X), X.T @ X, rtol=1e-12)
+    indices = np.array([4000, 3, 17, 2500])
+    np.testing.assert_array_equal(_init.rows_at(source, indices), X[indices])

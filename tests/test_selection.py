@@ -31,7 +31,6 @@ def test_criteria_match_their_definitions(blobs):
     sel = fastem.select_model(blobs, n_components=[2], covariance_types=["diag"],
                               random_state=0)
     row, gm = sel.table[0], sel.best_
-    n = len(blobs)
     assert row["bic"] == pytest.approx(gm.bic(blobs), rel=1e-12)
     assert row["aic"] == pytest.approx(gm.aic(blobs), rel=1e-12)
     assert row["log_likelihood"] == pytest.approx(gm.score(blobs), rel=1e-12)
@@ -86,7 +85,7 @@ def test_streamed_input(blobs, tmp_path):
                             random_state=0)
     b = fastem.select_model(blobs, n_components=[2, 3], covariance_types=["full"],
                             random_state=0)
-    for ra, rb in zip(a.table, b.table):
+    for ra, rb in zip(a.table, b.table, strict=True):
         assert ra["bic"] == pytest.approx(rb["bic"], rel=1e-8)
         assert ra["icl"] == pytest.approx(rb["icl"], rel=1e-8)
 

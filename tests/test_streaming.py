@@ -1,7 +1,6 @@
 """Streamed inputs (memmap, .npy path, HDF5, Zarr, any sliceable) and
 stepwise EM (partial_fit)."""
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,7 +328,7 @@ def test_partial_fit_step_blends_statistics():
     moments_a = _raw_moments(A, _sklearn_resp(params["weights_init"], params["means_init"],
                                               params["precisions_init"], A))
     moments_b = _raw_moments(B, _sklearn_resp(*p1, B))
-    nk, s1, s2 = (0.5 * a + 0.5 * b for a, b in zip(moments_a, moments_b))
+    nk, s1, s2 = (0.5 * a + 0.5 * b for a, b in zip(moments_a, moments_b, strict=True))
     means = s1 / nk[:, None]
     covariances = s2 / nk[:, None, None] - means[:, :, None] * means[:, None, :]
     covariances += 1e-6 * np.eye(3)

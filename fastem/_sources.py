@@ -1,0 +1,204 @@
+"""One interface for the data the estimator reads: a ``RowSource``.
+
+A source has a row count, a feature count and a dtype, yields its rows in
+ordered blocks, sums a function of its blocks in a fixed order (``reduce``)
+and gathers sorted rows (``take``). An in-memory array is one block; a
+streamed input (fastem._data.BlockReader) is read block by block; a dask
+array (fastem._dask.DaskData) runs ``reduce`` on its workers. The rest of
+the package asks a source these questions and never looks at its type:
+:func:`as_source` alone decides from the input which source to build.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+# Set while a task runs on a distributed worker: a function returning that
+# task's share of the worker's threads (see fastem._dask).
+_TASK_THREADS: ContextVar[Callable[[], int | None] | None] = ContextVar(
+    "fastem_task_threads", default=None)
+
+
+class RowSource:
+    """Rows of a 2-D dataset, read in ordered blocks.
+
+    Attributes
+    ----------
+    n_samples, n_features : int
+    shape : tuple of int
+    dtype : numpy.dtype
+        The float type the kernels get the rows in.
+    streamed : bool
+        The rows are read in parts (initialisation then works on a sample).
+    distributed : bool
+        ``reduce`` runs on a cluster, and per-row outputs are lazy dask arrays.
+    """
+
+    streamed = False
+    distributed = False
+    n_samples: int
+    n_features: int
+    shape: tuple[int, int]
+    dtype: np.dtype
+
+    def blocks(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield (start, stop, rows) over all rows, in row order. A block is
+        valid until the next is asked for."""
+        raise NotImplementedError
+
+    def reduce(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """The sum of ``fn(block, *args)`` over the blocks, added with ``+``
+        in block order."""
+        total = None
+        for _, _, block in self.blocks():
+            part = fn(block, *args)
+            total = part if total is None else total + part
+        return total
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop as an array."""
+        raise NotImplementedError
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """Rows at sorted, distinct ``indices``."""
+        raise NotImplementedError
+
+
+class ArraySource(RowSource):
+    """An in-memory array: one block."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self.shape = tuple(array.shape)
+        self.n_samples = self.shape[0]
+        self.n_features = self.shape[1] if len(self.shape) > 1 else 1
+        self.dtype = array.dtype
+
+    def blocks(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        yield 0, self.n_samples, self.array
+
+    def reduce(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(self.array, *args)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        return self.array[start:stop]
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        return self.array[np.asarray(indices)]
+
+
+class Streamed:
+    """Mark an object to be streamed in row blocks rather than loaded.
+
+    Any object with ``.shape`` (two dimensions), ``.dtype`` and row slicing
+    ``obj[i:j]`` (returning something ``np.asarray`` takes) can be wrapped,
+    e.g. a table of a database or a custom reader over many files. The
+    estimator then reads it ``block_bytes`` at a time, as it reads an
+    ``np.memmap`` or an ``h5py.Dataset``.
+
+    Parameters
+    ----------
+    obj : object with ``shape``, ``dtype`` and ``__getitem__``
+    name : str, optional
+        How error messages name the input (default: its type's name).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture, Streamed
+    >>> X = np.random.default_rng(0).normal(size=(1000, 2))
+    >>> gm = GaussianMixture(2, random_state=0).fit(Streamed(X))
+    >>> gm.means_.shape
+    (2, 2)
+    """
+
+    def __init__(self, obj: Any, name: str | None = None) -> None:
+        missing = [a for a in ("shape", "dtype", "__getitem__") if not hasattr(obj, a)]
+        if missing:
+            raise TypeError(f"fastem.Streamed needs an object with shape, dtype and row "
+                            f"slicing; {type(obj).__name__} has no {', '.join(missing)}")
+        self.obj = obj
+        self.name = name or type(obj).__name__
+
+
+# Any of these makes an object an in-memory array that np.asarray converts
+_ARRAY_PROTOCOLS = ("__array__", "__array_interface__", "__array_namespace__", "__dlpack__")
+
+
+def _is_instance_of(X: Any, module: str, name: str) -> bool:
+    """isinstance(X, module.name), without importing a module not yet loaded
+    (then X cannot be one of its objects)."""
+    loaded = sys.modules.get(module)
+    cls = getattr(loaded, name, None) if loaded is not None else None
+    return isinstance(cls, type) and isinstance(X, cls)
+
+
+def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
+              validate: Callable[[Any], np.ndarray] | None = None,
+              lazy: bool = False) -> RowSource:
+    """The RowSource for an input: the one place that looks at its type.
+
+    Streamed: a path to a ``.npy`` file, an ``np.memmap``, an
+    ``h5py.Dataset``, a ``zarr.Array``, an object wrapped in
+    :class:`Streamed`, and (kept for older code) any other object with
+    ``shape``, ``dtype`` and ``__getitem__`` that is not an array-like.
+    Distributed: a ``dask.array.Array``. Everything else is converted in
+    memory by ``validate`` (the estimator passes scikit-learn's
+    ``validate_data``; default ``np.asarray``).
+
+    Parameters
+    ----------
+    X : input data, or a RowSource (returned as it is)
+    dtypes : numpy type or list of them
+        Accepted float types of streamed and distributed inputs (the first
+        for other numeric inputs).
+    block_bytes : int, optional
+        Block size of streamed inputs.
+    validate : callable, optional
+        Converts an in-memory input to a validated array.
+    lazy : bool
+        A dask array is kept lazy (for per-row outputs) instead of being
+        persisted and checked.
+    """
+    from fastem import _dask, _data
+
+    if isinstance(X, RowSource):
+        return X
+    dtypes = [np.float64, np.float32] if dtypes is None else dtypes
+    if isinstance(X, Streamed):
+        return _data.sliced_reader(X.obj, X.name, dtypes, block_bytes)
+    if isinstance(X, (str, os.PathLike)):
+        return _data.npy_reader(X, dtypes, block_bytes)
+    if isinstance(X, np.memmap):
+        return _data.memmap_reader(X, dtypes, block_bytes)
+    if type(X).__module__.split(".")[:2] == ["dask", "array"] and hasattr(X, "chunks"):
+        return _dask.DaskData(X, dtypes, persist=not lazy)
+    if _is_instance_of(X, "h5py", "Dataset") or _is_instance_of(X, "zarr", "Array"):
+        return _data.sliced_reader(X, type(X).__name__, dtypes, block_bytes)
+    if (not isinstance(X, (np.ndarray, list, tuple))
+            and all(hasattr(X, a) for a in ("shape", "dtype", "__getitem__"))
+            and not any(hasattr(X, a) for a in _ARRAY_PROTOCOLS)
+            and not _is_instance_of(X, "scipy.sparse", "sparray")
+            and not _is_instance_of(X, "scipy.sparse", "spmatrix")):
+        return _data.sliced_reader(X, type(X).__name__, dtypes, block_bytes)
+    return ArraySource(np.asarray(X) if validate is None else validate(X))
+
+
+def kernel_threads(requested: int | None, resolved: int) -> int:
+    """Threads for one kernel call: ``resolved`` (the caller's
+    effective_n_threads(requested)), except in a task on a distributed
+    worker, where the default is the task's share of the worker's threads
+    and an explicit request is resolved on the worker."""
+    share = _TASK_THREADS.get()
+    if share is None:
+        return resolved
+    if requested is None:
+        threads = share()
+        return resolved if threads is None else threads
+    from fastem._kernels._openmp import effective_n_threads
+    return effective_n_threads(requested)
