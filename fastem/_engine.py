@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastem._covariance import KernelParams, SuffStats
+from fastem._covtypes import get
 from fastem._kernels import _em
 from fastem._kernels._openmp import effective_n_threads
 from fastem._sources import as_source, kernel_threads
@@ -29,7 +30,6 @@ _MIN_CHUNK, _MAX_CHUNK = 64, 8192
 
 def default_chunk_size(n_features, n_components, covariance_type):
     # each covariance type says how many buffer rows per feature it adds
-    from fastem._covtypes import get
     extra_rows = get(covariance_type).chunk_extra_rows
     rows_per_row = (1 + extra_rows) * n_features + n_components
     rows = _CHUNK_BYTES // (8 * rows_per_row)
@@ -51,7 +51,7 @@ class Engine:
         self.n_threads = n_threads
         self.max_threads = effective_n_threads(n_threads)
         self.stats_size = _em.stats_size(
-            _em.COV_TYPE_CODES[covariance_type], n_components, n_features
+            get(covariance_type).code, n_components, n_features
         )
         self._split_cache = (None, None)
 

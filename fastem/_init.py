@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastem._covariance import SuffStats
+from fastem._covtypes import get
 from fastem._kernels import _kmeans
 from fastem._sources import as_source, kernel_threads
 
@@ -212,8 +213,6 @@ def stats_from_resp(X, covariance_type, resp_block, shift):
     responsibilities of those rows; ``shift`` is the (K, D) float64 c_k
     (tied: equal rows).
     """
-    from fastem._covtypes import get
-
     covtype = get(covariance_type)
     n_components, n_features = shift.shape
     nk = np.zeros(n_components)
@@ -232,19 +231,12 @@ def sparse_resp_stats(X, covariance_type, seeds):
     component k and 0 elsewhere (init_params "random_from_data" and
     "k-means++"), computed as scikit-learn's formulas do: in particular its
     tied estimate uses X^T X over all rows."""
-    from fastem._covtypes import get
-
     seeds = np.asarray(seeds, dtype=np.float64)
     n_components, n_features = seeds.shape
 
     def gram():
         # a pass over the data, made only if the covariance type asks
-        if hasattr(X, "reduce"):  # a DaskData: the pass runs on the cluster
-            return X.reduce(block_gram)
-        total = np.zeros((n_features, n_features))
-        for _, _, rows in iter_blocks(X):
-            total += block_gram(rows)
-        return total
+        return as_source(X).reduce(block_gram)
 
     covtype = get(covariance_type)
     s1, s2, shift = covtype.seed_stats(seeds, gram)
