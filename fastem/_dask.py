@@ -230,3 +230,8 @@ def initial_stats(gm, data, random_state):
         seeds, _ = _init.kmeans_plusplus(_init.seeding_rows(data, random_state), K,
                                          random_state, chunk, engine.max_threads)
     return _init.sparse_resp_stats(data, cov_type, seeds)
+
+
+def dask_source(X, dtypes, block_bytes, lazy):
+    """Builder of fastem._sources.SOURCE_KINDS: persisted unless ``lazy``."""
+    return DaskData(X, dtypes, persist=not lazy)

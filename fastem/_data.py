@@ -304,3 +304,20 @@ def memmap_reader(X, dtypes, block_bytes=None):
 def sliced_reader(obj, name, dtypes, block_bytes=None):
     """A BlockReader of any object with shape, dtype and row slicing."""
     return BlockReader(_Sliced(obj), name, dtypes, block_bytes)
+
+
+# Builders of fastem._sources.SOURCE_KINDS: (X, dtypes, block_bytes, lazy)
+def wrapped_source(X, dtypes, block_bytes, lazy):
+    return sliced_reader(X.obj, X.name, dtypes, block_bytes)
+
+
+def npy_source(X, dtypes, block_bytes, lazy):
+    return npy_reader(X, dtypes, block_bytes)
+
+
+def memmap_source(X, dtypes, block_bytes, lazy):
+    return memmap_reader(X, dtypes, block_bytes)
+
+
+def sliced_source(X, dtypes, block_bytes, lazy):
+    return sliced_reader(X, type(X).__name__, dtypes, block_bytes)

@@ -10,6 +10,7 @@ the package asks a source these questions and never looks at its type:
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -138,6 +139,58 @@ def _is_instance_of(X: Any, module: str, name: str) -> bool:
     return isinstance(cls, type) and isinstance(X, cls)
 
 
+def _is_wrapped(X: Any) -> bool:
+    return isinstance(X, Streamed)
+
+
+def _is_path(X: Any) -> bool:
+    return isinstance(X, (str, os.PathLike))
+
+
+def _is_memmap(X: Any) -> bool:
+    return isinstance(X, np.memmap)
+
+
+def _is_dask_array(X: Any) -> bool:
+    return type(X).__module__.split(".")[:2] == ["dask", "array"] and hasattr(X, "chunks")
+
+
+def _is_dataset(X: Any) -> bool:
+    return _is_instance_of(X, "h5py", "Dataset") or _is_instance_of(X, "zarr", "Array")
+
+
+def _is_plain_sliceable(X: Any) -> bool:
+    # kept for older code: shape, dtype and slicing, and no way to be an
+    # array (those are converted as scikit-learn converts them)
+    return (not isinstance(X, (np.ndarray, list, tuple))
+            and all(hasattr(X, a) for a in ("shape", "dtype", "__getitem__"))
+            and not any(hasattr(X, a) for a in _ARRAY_PROTOCOLS)
+            and not _is_instance_of(X, "scipy.sparse", "sparray")
+            and not _is_instance_of(X, "scipy.sparse", "spmatrix"))
+
+
+# The kinds of input that are not converted in memory, tried in order: the
+# first whose test accepts X builds its source with
+# ``build(X, dtypes, block_bytes, lazy)``, a callable or "module:function"
+# (so that a kind's module and its optional library load only when used).
+# A new kind of source is its module and one line here.
+SOURCE_KINDS: list[tuple[str, Callable[[Any], bool], str | Callable[..., RowSource]]] = [
+    ("wrapped", _is_wrapped, "fastem._data:wrapped_source"),
+    ("npy path", _is_path, "fastem._data:npy_source"),
+    ("memmap", _is_memmap, "fastem._data:memmap_source"),
+    ("dask array", _is_dask_array, "fastem._dask:dask_source"),
+    ("HDF5 or Zarr dataset", _is_dataset, "fastem._data:sliced_source"),
+    ("sliceable", _is_plain_sliceable, "fastem._data:sliced_source"),
+]
+
+
+def _builder(spec: str | Callable[..., RowSource]) -> Callable[..., RowSource]:
+    if callable(spec):
+        return spec
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
               validate: Callable[[Any], np.ndarray] | None = None,
               lazy: bool = False) -> RowSource:
@@ -149,7 +202,8 @@ def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
     ``shape``, ``dtype`` and ``__getitem__`` that is not an array-like.
     Distributed: a ``dask.array.Array``. Everything else is converted in
     memory by ``validate`` (the estimator passes scikit-learn's
-    ``validate_data``; default ``np.asarray``).
+    ``validate_data``; default ``np.asarray``). The kinds are listed in
+    ``SOURCE_KINDS``.
 
     Parameters
     ----------
@@ -165,27 +219,12 @@ def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
         A dask array is kept lazy (for per-row outputs) instead of being
         persisted and checked.
     """
-    from fastem import _dask, _data
-
     if isinstance(X, RowSource):
         return X
     dtypes = [np.float64, np.float32] if dtypes is None else dtypes
-    if isinstance(X, Streamed):
-        return _data.sliced_reader(X.obj, X.name, dtypes, block_bytes)
-    if isinstance(X, (str, os.PathLike)):
-        return _data.npy_reader(X, dtypes, block_bytes)
-    if isinstance(X, np.memmap):
-        return _data.memmap_reader(X, dtypes, block_bytes)
-    if type(X).__module__.split(".")[:2] == ["dask", "array"] and hasattr(X, "chunks"):
-        return _dask.DaskData(X, dtypes, persist=not lazy)
-    if _is_instance_of(X, "h5py", "Dataset") or _is_instance_of(X, "zarr", "Array"):
-        return _data.sliced_reader(X, type(X).__name__, dtypes, block_bytes)
-    if (not isinstance(X, (np.ndarray, list, tuple))
-            and all(hasattr(X, a) for a in ("shape", "dtype", "__getitem__"))
-            and not any(hasattr(X, a) for a in _ARRAY_PROTOCOLS)
-            and not _is_instance_of(X, "scipy.sparse", "sparray")
-            and not _is_instance_of(X, "scipy.sparse", "spmatrix")):
-        return _data.sliced_reader(X, type(X).__name__, dtypes, block_bytes)
+    for _, matches, build in SOURCE_KINDS:
+        if matches(X):
+            return _builder(build)(X, dtypes, block_bytes, lazy)
     return ArraySource(np.asarray(X) if validate is None else validate(X))
 
 

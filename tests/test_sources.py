@@ -162,3 +162,49 @@ def test_sparse_input_gets_scikit_learns_message():
     scipy_sparse = pytest.importorskip("scipy.sparse")
     with pytest.raises(TypeError, match="Sparse data was passed"):
         GaussianMixture(2).fit(scipy_sparse.csr_matrix(mixture_data(n=50)))
+
+
+class _Blocks:
+    """A dataset kept as a list of row blocks (an input kind fastem does not know)."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+
+class _BlocksSource(RowSource):
+    streamed = True
+
+    def __init__(self, parts, dtype):
+        self.parts = [np.ascontiguousarray(p, dtype=dtype) for p in parts]
+        self.n_samples = sum(len(p) for p in parts)
+        self.n_features = parts[0].shape[1]
+        self.shape = (self.n_samples, self.n_features)
+        self.dtype = np.dtype(dtype)
+
+    def blocks(self):
+        start = 0
+        for part in self.parts:
+            yield start, start + len(part), part
+            start += len(part)
+
+    def rows(self, start, stop):
+        return np.concatenate(self.parts)[start:stop]
+
+    def take(self, indices):
+        return np.concatenate(self.parts)[np.asarray(indices)]
+
+
+def test_a_new_kind_of_source_is_one_registry_entry(monkeypatch):
+    from fastem import _sources
+
+    X = np.random.default_rng(3).normal(size=(600, 3))
+    X[:300] += 4
+    entry = ("list of blocks", lambda obj: isinstance(obj, _Blocks),
+             lambda obj, dtypes, block_bytes, lazy: _BlocksSource(obj.parts, np.float64))
+    monkeypatch.setattr(_sources, "SOURCE_KINDS", [entry, *_sources.SOURCE_KINDS])
+    blocks = _Blocks(np.array_split(X, 4))
+    ref = GaussianMixture(2, random_state=0).fit(X)
+    gm = GaussianMixture(2, random_state=0).fit(blocks)
+    np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-10)
+    assert gm.score(blocks) == pytest.approx(ref.score(X), rel=1e-12)
