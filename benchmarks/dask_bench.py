@@ -66,10 +66,11 @@ def measure(n_rows=1_000_000, n_features=16, n_components=16, blocks=8, repeats=
             distributed.wait(dX)
             key = f"{workers}x{threads}"
             out[f"cluster_{key}"] = seconds_per_iteration(
-                lambda m: GaussianMixture(max_iter=m, **start).fit(dX), repeats=repeats)
+                lambda m, dX=dX: GaussianMixture(max_iter=m, **start).fit(dX),
+                repeats=repeats)
             dt = client.persist(da.from_array(tiny, chunks=(64, n_features)))
             out[f"overhead_{key}"] = seconds_per_iteration(
-                lambda m: GaussianMixture(max_iter=m, **tiny_start).fit(dt),
+                lambda m, dt=dt: GaussianMixture(max_iter=m, **tiny_start).fit(dt),
                 short=2, long=12, repeats=repeats)
     return out
 

@@ -132,7 +132,7 @@ def stepwise_curve(start="kmeans", n_rows=400_000, batch=10_000, passes=3, every
     gm = fastem.GaussianMixture(N_COMPONENTS, random_state=0, **given)
     rng = np.random.default_rng(seed)
     curve, seen = [], 0
-    for p in range(passes):
+    for _p in range(passes):
         order = rng.permutation(n_rows)
         for i, first in enumerate(range(0, n_rows, batch)):
             gm.partial_fit(X[order[first:first + batch]])

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("distributed")
 sys.path.insert(0, str(Path(__file__).parent))
-import dask_bench  # noqa: E402
+import dask_bench
 
 
 def test_dask_benchmark_runs_and_reports():

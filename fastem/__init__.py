@@ -6,12 +6,21 @@ pass over the data.
 """
 from fastem._gaussian_mixture import GaussianMixture
 from fastem._io import load
+from fastem._kernels._openmp import effective_n_threads, openmp_enabled
 from fastem._selection import ModelSelection, select_model
 from fastem._sources import Streamed
 from fastem._summaries import from_summaries, summarize
-from fastem._kernels._openmp import effective_n_threads, openmp_enabled
 from fastem._version import __version__
 
-__all__ = ["GaussianMixture", "ModelSelection", "effective_n_threads", "load",
-           "openmp_enabled", "select_model", "__version__",
-           "Streamed", "from_summaries", "summarize"]
+__all__ = [
+    "GaussianMixture",
+    "ModelSelection",
+    "Streamed",
+    "__version__",
+    "effective_n_threads",
+    "from_summaries",
+    "load",
+    "openmp_enabled",
+    "select_model",
+    "summarize",
+]

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -525,7 +525,7 @@ def time_workload(problem, rounds, roofline=None, progress=None):
     if roofline is not None:
         ideal = ideal_time(w, roofline)
         result["ideal"] = ideal
-        for lib, entry in result["libraries"].items():
+        for entry in result["libraries"].values():
             entry["multiple_of_ideal"] = entry["s_per_iter"] / ideal["seconds"]
         result["multiple_of_ideal"] = result["libraries"]["fastem"]["multiple_of_ideal"]
     result["models"] = models
@@ -754,7 +754,7 @@ def time_pass_scaling(problem, models, repeats=10):
                          None, n) for n in (1, w.threads)}
     params = engines[1].kernel_params(model.weights_, model.means_,
                                       model.precisions_cholesky_, problem.X.dtype)
-    best = {n: math.inf for n in engines}
+    best = dict.fromkeys(engines, math.inf)
     # the rounds before may end with a peer whose BLAS threads still spin
     time.sleep(SETTLE_SECONDS)
     for _ in range(repeats):
@@ -915,18 +915,16 @@ def machine_info():
     """What a timing depends on beyond the code: CPU, threads, BLAS, OpenMP,
     versions and the environment variables that steer them."""
     import scipy
-    import scipy.linalg  # noqa: F401  (loads scipy's BLAS into threadpool_info)
+    import scipy.linalg
     import sklearn
-    import sklearn.mixture  # noqa: F401
+    import sklearn.mixture
 
     model, family, flags = _cpuinfo()
     usable = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
               else os.cpu_count())
     cpu_max = None
-    try:
+    with suppress(OSError):
         cpu_max = Path("/sys/fs/cgroup/cpu.max").read_text().strip()
-    except OSError:
-        pass
     env = {k: v for k, v in sorted(os.environ.items())
            if k.startswith(("OMP_", "OPENBLAS_", "MKL_", "GOTO", "KMP_", "BLIS_",
                             "TBB_", "FASTEM_"))}

@@ -27,7 +27,7 @@ from fastem._sources import _TASK_THREADS, ArraySource, RowSource
 
 def _require_dask():
     try:
-        import dask  # noqa: F401
+        import dask
         import dask.array  # noqa: F401
     except ImportError:  # pragma: no cover - only without dask installed
         raise ImportError(

@@ -18,6 +18,7 @@ in the page cache.
 """
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -93,10 +94,8 @@ class _NpyFile:
     def release(self, start, stop):
         """Unmap the pages of rows start..stop (the file keeps them)."""
         if self._map is not None and stop > start:
-            try:
+            with contextlib.suppress(OSError, AttributeError, ValueError):
                 self._map.madvise(mmap.MADV_DONTNEED, *self._span(start, stop))
-            except (OSError, AttributeError, ValueError):
-                pass
 
     def read(self, start, stop):
         """Rows start..stop, copied out with positioned reads."""

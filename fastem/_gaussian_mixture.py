@@ -106,8 +106,8 @@ class GaussianMixture(BaseMixture):
         statistics are always float64.
     block_bytes : int, default=None
         Size in bytes of the blocks of rows read at a time from a streamed
-        input (a path to a .npy file, np.memmap, h5py.Dataset, zarr.Array or
-        any object with shape, dtype and row slicing); None: 64 MiB. Memory
+        input (a path to a .npy file, np.memmap, h5py.Dataset, zarr.Array
+        or fastem.Streamed object); None: 64 MiB. Memory
         of a streamed fit is about two blocks plus the model.
     learning_decay : float, default=0.7
         kappa in (0.5, 1] of partial_fit's step size eta_t = (t + t0)^-kappa.

@@ -1,14 +1,13 @@
 """``fastem bench``: saving results and failing on a regression, run as a
 user (or CI) runs it."""
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from fastem import _bench, cli
 from clitools import run_fastem as run
+from fastem import _bench, cli
 
 
 def doctor(source, destination, factor=None, **changes):

@@ -1,13 +1,12 @@
 """The ``fastem`` command line, run as a user runs it."""
 import importlib.util
 import re
-import sys
 
 import pytest
 
 import fastem
-from fastem import cli
 from clitools import run_fastem as run
+from fastem import cli
 from fastem.datasets import load_faithful
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

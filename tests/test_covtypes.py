@@ -4,13 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
-from reference import m_step, random_params, suff_stats
 
 from fastem import _covariance as cov
 from fastem import _covtypes
 from fastem._engine import default_chunk_size
 from fastem._init import stats_from_resp
 from fastem._kernels import _em
+from reference import m_step, random_params, suff_stats
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 K, D = 3, 4

@@ -5,10 +5,10 @@ import re
 import sys
 from pathlib import Path
 
+import doctools
 import pytest
 from threadpoolctl import threadpool_limits
 
-import doctools
 from clitools import fastem_command
 
 ROOT = Path(__file__).resolve().parent.parent

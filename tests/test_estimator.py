@@ -4,12 +4,12 @@ import warnings
 
 import numpy as np
 import pytest
-from reference import m_step, random_params, responsibilities
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from fastem import GaussianMixture
 from fastem import _covariance as cov
+from reference import m_step, random_params, responsibilities
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 

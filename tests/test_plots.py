@@ -6,8 +6,8 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
 import fastem  # noqa: E402
-from fastem import plot  # noqa: E402
 from clitools import run_fastem  # noqa: E402
+from fastem import plot  # noqa: E402
 
 
 def _saved(fig, tmp_path, name):
@@ -37,7 +37,7 @@ def test_density_1d_integrates_to_one():
     X = np.concatenate([rng.normal(1, 2, n1), rng.normal(9, 3, 5000 - n1)])[:, None]
     gm = fastem.GaussianMixture(2, random_state=0).fit(X)
     fig = plot.plot_density_1d(gm, X)
-    mixture = [line for line in fig.axes[0].lines if line.get_label() == "mixture"][0]
+    mixture = next(line for line in fig.axes[0].lines if line.get_label() == "mixture")
     x, y = mixture.get_data()
     # the drawn density over the data's range holds almost all the mass
     assert 0.95 < np.trapezoid(y, x) <= 1.0 + 1e-9
