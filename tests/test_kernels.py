@@ -287,3 +287,15 @@ def test_denormal_flushing_is_restored_after_a_pass():
         X, Engine("full", 3, 4, CHUNK, 1).kernel_params(*params, X.dtype),
         log_likelihood=True)
     assert (tiny * 1.0)[0] > 0 and (tiny / 2)[0] > 0
+
+
+def test_numpy_integer_thread_counts_are_accepted():
+    # the estimator takes any Integral; the thread count it hands on must too
+    from fastem import GaussianMixture, effective_n_threads
+    assert effective_n_threads(np.int64(2)) == 2
+    assert type(effective_n_threads(np.int32(1))) is int
+    with pytest.raises(ValueError):
+        effective_n_threads(True)
+    X, _ = make_case("diag", np.float64, "C", 200)
+    GaussianMixture(2, covariance_type="diag", n_threads=np.int64(2), max_iter=3,
+                    random_state=0).fit(X)
