@@ -421,8 +421,8 @@ static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
         ONE(xt, P, ld, D, c, p, k, q);                                         \
 }
 
-FE_DEFINE_DIAG_ALL(fe_diag_sqdist_d, double, fe_diag_block_d, fe_diag_one_d)
-FE_DEFINE_DIAG_ALL(fe_diag_sqdist_f, float, fe_diag_block_f, fe_diag_one_f)
+FE_DEFINE_DIAG_ALL(fe_sqdist_d, double, fe_diag_block_d, fe_diag_one_d)
+FE_DEFINE_DIAG_ALL(fe_sqdist_f, float, fe_diag_block_f, fe_diag_one_f)
 
 /* Flush denormal results to zero and read denormal inputs as zero in this
  * thread (x86 MXCSR FTZ and DAZ), returning the previous state. */
