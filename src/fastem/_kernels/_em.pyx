@@ -90,9 +90,9 @@ cdef extern from "fastem_simd.h" nogil:
     void fe_tri_sqnorm2_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                           const float* mu, const float* U, Py_ssize_t ldu, float* q)
     void fe_sqdist_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-                          Py_ssize_t K, const double* c, const double* p, double* q)
+                     Py_ssize_t K, const double* c, const double* p, double* q)
     void fe_sqdist_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-                          Py_ssize_t K, const float* c, const float* p, float* q)
+                     Py_ssize_t K, const float* c, const float* p, float* q)
     void fe_transpose_d(const double* x, Py_ssize_t n, Py_ssize_t D, double* xt,
                         Py_ssize_t ld)
     void fe_transpose_f(const float* x, Py_ssize_t n, Py_ssize_t D, float* xt,
@@ -181,8 +181,7 @@ cdef void _load_chunk(
     cdef Py_ssize_t i, j, D = X.shape[1]
     cdef const floating* x
     if contiguous and D == 1:
-        # a column is the rows themselves (a fifth of the 1-D pass when
-        # copied element by element)
+        # a column is the rows themselves: one copy instead of a loop
         memcpy(xt, &X[start, 0], n * sizeof(floating))
     elif contiguous and D == 2:
         # two streams with a constant stride, which the compiler vectorises
@@ -259,8 +258,6 @@ cdef void _tri_product(
                 zj[n] += di[n] * u
 
 
-
-
 cdef void _scale_resp(
     floating* lp,               # INOUT (K, ld) unscaled exps -> responsibilities
     const floating* s,          # IN (P,) 1 / sum of the exps, 0 on padding
@@ -335,8 +332,6 @@ cdef double _normalize_chunk(
     return total
 
 
-
-
 cdef inline floating _dot(const floating* a, const floating* b,
                           Py_ssize_t P) noexcept nogil:
     # four chains over the four quarters of the rows (P is a multiple of
@@ -352,7 +347,7 @@ cdef inline floating _dot(const floating* a, const floating* b,
 
 
 cdef inline floating _dot_shifted(const floating* w, const floating* x, floating c,
-                                 Py_ssize_t P) noexcept nogil:
+                                  Py_ssize_t P) noexcept nogil:
     """sum_n w[n] (x[n] - c), in four chains like _dot."""
     cdef Py_ssize_t n, Q = P // 4
     cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
@@ -374,8 +369,7 @@ cdef void _gram_lower(
     # 4 x 4 blocks of (i, j), each sixteen sums over the rows in registers
     # (fastem_simd.h). Diagonal blocks compute their upper corner too, and
     # drop it. (Full covariance forms x - c_k inside the blocks: storing the
-    # differences once per component instead, to save those subtractions,
-    # made W1 20 % slower on the AMD machine.)
+    # differences once per component instead was slower.)
     cdef Py_ssize_t i, j, ii, jj
     cdef Py_ssize_t D4 = D // 4 * 4
     cdef floating blk[16]
@@ -444,8 +438,6 @@ cdef void _cross(
     for i in range(A4, A):
         for j in range(B):
             out[i * ldo + j] += _dot(a + i * ld, b + j * ld, P)
-
-
 
 
 cdef inline void _sqdist_all(
@@ -544,8 +536,6 @@ cdef void _stats_small_full(
             s2[4 * k + 3] += a_11
 
 
-
-
 # --------------------------------------------------------------------------
 # One pass's parameters and one thread's buffers. The buffers hold the
 # data's dtype (float64 or float32); they are untyped here so that one
@@ -562,12 +552,12 @@ ctypedef struct _Params:
 
 
 ctypedef struct _Work:
+    # diff: tied, formed by the log-probabilities and read again by the
+    # statistics; diag and spherical, formed by the statistics.
+    # tmp: tied (x - c) U; then the statistics' weighted differences or squares
     void* xt                    # (D, ld) the chunk, feature-major
-    void* diff                  # (D, ld) x - c: tied, formed by the
-                                # log-probabilities and read again by the
-                                # statistics; diag and spherical statistics
-    void* tmp                   # (D, ld) tied (x - c) U; the statistics'
-                                # weighted differences or squares
+    void* diff                  # (D, ld) x - c
+    void* tmp                   # (D, ld)
     void* lp                    # (K, ld) log-probabilities -> responsibilities
     void* row_ll                # (ld,) row log-likelihoods
     void* row_s                 # (ld,) 1 / sum of the exps, 0 on padding

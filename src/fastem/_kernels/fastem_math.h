@@ -44,8 +44,7 @@ static inline double fe_exp(double x)
     /* the series as its even and odd halves in r^2, two chains of six
      * multiply-adds instead of one of thirteen: a loop of exps is bound
      * by that latency, not by the multiply-add ports, on CPUs whose
-     * out-of-order window holds too few iterations to hide it (Zen 3:
-     * 1.04-1.06 against 1.16-1.19 ns per value) */
+     * out-of-order window holds too few iterations to hide it */
     double r2 = r * r;
     double e = 1.0 / 479001600.0;
     e = e * r2 + 1.0 / 3628800.0;
