@@ -358,3 +358,17 @@ def test_kmeans_thread_sums_are_each_threads_own():
         np.testing.assert_allclose(total[1:6], np.bincount(labels, minlength=5))
         np.testing.assert_allclose(total[6:].reshape(5, 3),
                                    [X[labels == k].sum(axis=0) for k in range(5)])
+
+
+def test_passes_refuse_a_chunk_size_below_one():
+    # a zero chunk size used to divide by zero in the kernels
+    from fastem._kernels import _em
+    X, params = make_case("diag", np.float64, "C", 20)
+    engine = Engine("diag", 3, 4, CHUNK, 1)
+    kp = engine.kernel_params(*params, X.dtype)
+    with pytest.raises(ValueError, match="chunk_size"):
+        _em.em_pass(X, kp.loc, kp.prec, kp.center, kp.log_const, kp.shift, kp.cov_code,
+                    0, 1, np.empty(engine.stats_size))
+    with pytest.raises(ValueError, match="chunk_size"):
+        _em.score_pass(X, kp.loc, kp.prec, kp.center, kp.log_const, kp.cov_code, 0, 1,
+                       np.empty(20), np.empty((0, 3)), np.empty(0, dtype=np.intp))
