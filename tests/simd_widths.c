@@ -1,7 +1,7 @@
-/* The vector-extension kernels of fastem_simd.h against plain loops, for
- * whatever vector width this file is compiled for (test_simd_widths.py
- * builds it for AVX-512, AVX2 and SSE2). Prints one line per failure and
- * exits non-zero if there was any. */
+/* Every kernel of fastem_simd.h, and the exp and log of fastem_math.h,
+ * against plain loops, for whatever vector width this file is compiled for
+ * (test_simd_widths.py builds it for AVX-512, AVX2 and SSE2). Prints one
+ * line per failure and exits non-zero if there was any. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +173,114 @@ DEFINE_MAP(map_log_f, float, fe_logf)
         }                                                                      \
     } while (0)
 
+/* w[n] = r[n] (x[n] - c) and the returned sum of w */
+#define CHECK_WDIFF(NAME, T, TOL)                                              \
+    do {                                                                       \
+        enum { P = 96 };                                                       \
+        static T r[P], x[P], w[P];                                             \
+        T c = (T)uniform();                                                    \
+        double ref_sum = 0;                                                    \
+        for (int n = 0; n < P; n++) {                                          \
+            r[n] = (T)uniform();                                               \
+            x[n] = (T)uniform();                                               \
+        }                                                                      \
+        T got = NAME(r, x, c, P, w);                                           \
+        for (int n = 0; n < P; n++) {                                          \
+            T want = r[n] * (x[n] - c);                                        \
+            ref_sum += (double)want;                                           \
+            if (w[n] != want) {                                                \
+                printf(#NAME " w[%d]: %g, expected %g\n", n, (double)w[n],     \
+                       (double)want);                                          \
+                failures++;                                                    \
+            }                                                                  \
+        }                                                                      \
+        if (fabs(got - ref_sum) > TOL) {                                       \
+            printf(#NAME " sum: %g, expected %g\n", (double)got, ref_sum);     \
+            failures++;                                                        \
+        }                                                                      \
+    } while (0)
+
+/* q_k[n] = sum_i ((x_i[n] - c_ki) p_ki)^2 (p NULL: 1) for every component,
+ * for component counts on and off the block size */
+#define CHECK_SQDIST(NAME, T, TOL)                                             \
+    do {                                                                       \
+        enum { P = 64, LD = 72, D = 7, KMAX = 9 };                             \
+        static T xt[D * LD], c[KMAX * D], p[KMAX * D], q[KMAX * LD];           \
+        for (int i = 0; i < D * LD; i++)                                       \
+            xt[i] = (T)uniform();                                              \
+        for (int i = 0; i < KMAX * D; i++) {                                   \
+            c[i] = (T)uniform();                                               \
+            p[i] = (T)(1 + uniform());                                         \
+        }                                                                      \
+        for (int K = 1; K <= KMAX; K++)                                        \
+            for (int scaled = 0; scaled < 2; scaled++) {                       \
+                NAME(xt, P, LD, D, K, c, scaled ? p : NULL, q);                \
+                for (int k = 0; k < K; k++)                                    \
+                    for (int n = 0; n < P; n++) {                              \
+                        double ref = 0;                                        \
+                        for (int i = 0; i < D; i++) {                          \
+                            double s = scaled ? p[k * D + i] : 1;              \
+                            double u = ((double)xt[i * LD + n] - c[k * D + i]) * s; \
+                            ref += u * u;                                      \
+                        }                                                      \
+                        if (fabs(q[k * LD + n] - ref) > TOL * (1 + ref)) {     \
+                            printf(#NAME " K=%d scaled=%d q[%d][%d]: %g, "     \
+                                   "expected %g\n", K, scaled, k, n,           \
+                                   (double)q[k * LD + n], ref);                \
+                            failures++;                                        \
+                        }                                                      \
+                    }                                                          \
+            }                                                                  \
+    } while (0)
+
+/* denormals read and written as zero while flushed, and the state restored
+ * (x86 only: elsewhere flushing is a no-op). The arithmetic is in functions
+ * of their own, so the compiler cannot move it across the state changes. */
+#if defined(__SSE__)
+#define FE_CAN_FLUSH 1
+#else
+#define FE_CAN_FLUSH 0
+#endif
+static volatile double denormal = 1e-310, one = 1.0, small = 1e-300, tenth = 1e-10;
+/* flushed to zero when denormal inputs read as zero, or denormal results are */
+__attribute__((noinline)) static double denormal_product(void) { return denormal * one; }
+__attribute__((noinline)) static double denormal_result(void) { return small * tenth; }
+__attribute__((noinline)) static int denormal_is_positive(void) { return denormal > 0.0; }
+
+#define CHECK_FLUSH()                                                          \
+    do {                                                                       \
+        /* volatile: compared after the state is restored, where a */          \
+        /* denormal reads as itself */                                         \
+        volatile double input, result;                                         \
+        unsigned int old = fe_flush_denormals();                               \
+        input = denormal_product();                                            \
+        result = denormal_result();                                            \
+        int seen = denormal_is_positive();                                     \
+        fe_restore_fp_state(old);                                              \
+        double kept = denormal_result();                                       \
+        if (FE_CAN_FLUSH && (input != 0.0 || result != 0.0 || seen ||          \
+                             kept == 0.0 || !denormal_is_positive())) {        \
+            printf("fe_flush_denormals: %g x 1 = %g, 1e-300 x 1e-10 = %g, "     \
+                   "read as %s while flushed; then %g\n", denormal, input,     \
+                   result, seen ? "positive" : "zero", kept);                  \
+            failures++;                                                        \
+        }                                                                      \
+    } while (0)
+
+/* outside the kernels' ranges: NaN stays NaN, exp(-inf) = 0 and the float
+ * exp overflows to inf (the double one is documented for x <= 709 only) */
+#define CHECK_EXP_SPECIAL(EXP, T, BIG)                                         \
+    do {                                                                       \
+        static T x[8] = {NAN, -INFINITY, BIG, INFINITY, 0, 0, 0, 0}, y[8];    \
+        EXP(x, y, 8);                                                          \
+        if (y[0] == y[0] || y[1] != 0 || (BIG > 0 && (y[2] != INFINITY ||      \
+                                                      y[3] != INFINITY))) {    \
+            printf(#EXP " of NaN, -inf, %g, inf: %g %g %g %g\n", (double)BIG,  \
+                   (double)y[0], (double)y[1], (double)y[2], (double)y[3]);    \
+            failures++;                                                        \
+        }                                                                      \
+    } while (0)
+
 int main(void)
 {
     int failures = 0;
@@ -191,6 +299,13 @@ int main(void)
     CHECK_TRI(fe_tri_sqnorm2_f, float, 2, 1e-4);
     CHECK_EXP_LOG(map_exp_d, map_log_d, double, -708.0, 2e-15);
     CHECK_EXP_LOG(map_exp_f, map_log_f, float, -87.0, 1.2e-6);
+    CHECK_EXP_SPECIAL(map_exp_d, double, 0.0);
+    CHECK_EXP_SPECIAL(map_exp_f, float, 100.0f);
+    CHECK_WDIFF(fe_wdiff_d, double, 1e-12);
+    CHECK_WDIFF(fe_wdiff_f, float, 1e-4);
+    CHECK_SQDIST(fe_sqdist_d, double, 1e-12);
+    CHECK_SQDIST(fe_sqdist_f, float, 1e-4);
+    CHECK_FLUSH();
     printf("vector bytes %d, failures %d\n", FE_VBYTES, failures);
     return failures != 0;
 }

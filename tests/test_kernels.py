@@ -287,3 +287,88 @@ def test_denormal_flushing_is_restored_after_a_pass():
         X, Engine("full", 3, 4, CHUNK, 1).kernel_params(*params, X.dtype),
         log_likelihood=True)
     assert (tiny * 1.0)[0] > 0 and (tiny / 2)[0] > 0
+
+
+def test_numpy_integer_thread_counts_are_accepted():
+    # the estimator takes any Integral; the thread count it hands on must too
+    from fastem import GaussianMixture, effective_n_threads
+    assert effective_n_threads(np.int64(2)) == effective_n_threads(2)
+    assert type(effective_n_threads(np.int32(1))) is int
+    with pytest.raises(ValueError):
+        effective_n_threads(True)
+    X, _ = make_case("diag", np.float64, "C", 200)
+    GaussianMixture(2, covariance_type="diag", n_threads=np.int64(2), max_iter=3,
+                    random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("chunk_size", [2 ** 40, 2 ** 61])
+def test_passes_raise_memory_error_when_buffers_cannot_be_allocated(covariance_type,
+                                                                    chunk_size):
+    # per-thread buffers of an absurd chunk: malloc refuses them (2**40
+    # rows) or their size overflows (2**61); either way a MemoryError, not
+    # a crash, and the next pass still works
+    from fastem._kernels import _em
+    X, params = make_case(covariance_type, np.float64, "C", 50)
+    engine = Engine(covariance_type, 3, 4, CHUNK, 2)
+    kp = engine.kernel_params(*params, X.dtype)
+    stats = np.empty(engine.stats_size)
+    with pytest.raises(MemoryError):
+        _em.em_pass(X, kp.loc, kp.prec, kp.center, kp.log_const, kp.shift, kp.cov_code,
+                    chunk_size, 2, stats)
+    with pytest.raises(MemoryError):
+        _em.score_pass(X, kp.loc, kp.prec, kp.center, kp.log_const, kp.cov_code,
+                       chunk_size, 2, np.empty(50), np.empty((0, 3)),
+                       np.empty(0, dtype=np.intp))
+    assert np.isfinite(run_em_stats(X, params, covariance_type)[0].log_likelihood)
+
+
+def test_kmeans_kernels_raise_memory_error_when_sums_cannot_be_allocated():
+    from fastem._kernels import _kmeans
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    centers = X[:4].copy()
+    _kmeans._set_refuse_allocations(True)
+    try:
+        with pytest.raises(MemoryError):
+            _kmeans.lloyd_pass(X, centers, 16, np.empty(0, dtype=np.intp), np.empty((2, 17)))
+        with pytest.raises(MemoryError):
+            _kmeans.candidate_potentials(X, centers, np.full(100, np.inf), 16,
+                                         np.empty((2, 4)))
+    finally:
+        _kmeans._set_refuse_allocations(False)
+    sums = np.empty((2, 17))
+    _kmeans.lloyd_pass(X, centers, 16, np.empty(0, dtype=np.intp), sums)
+    assert sums[:, 1:5].sum() == 100
+
+
+def test_kmeans_thread_sums_are_each_threads_own():
+    # every row of thread_sums is one thread's sums: together the whole
+    # data, whatever the split
+    from fastem._kernels import _kmeans
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(1000, 3))
+    centers = X[:5].copy()
+    labels = np.empty(1000, dtype=np.intp)
+    for threads in (1, 2, 3):
+        sums = np.empty((threads, 1 + 5 + 15))
+        _kmeans.lloyd_pass(X, centers, 37, labels, sums)
+        total = sums.sum(axis=0)
+        assert total[1:6].sum() == 1000
+        np.testing.assert_allclose(total[1:6], np.bincount(labels, minlength=5))
+        np.testing.assert_allclose(total[6:].reshape(5, 3),
+                                   [X[labels == k].sum(axis=0) for k in range(5)])
+
+
+def test_passes_refuse_a_chunk_size_below_one():
+    # a zero chunk size used to divide by zero in the kernels
+    from fastem._kernels import _em
+    X, params = make_case("diag", np.float64, "C", 20)
+    engine = Engine("diag", 3, 4, CHUNK, 1)
+    kp = engine.kernel_params(*params, X.dtype)
+    with pytest.raises(ValueError, match="chunk_size"):
+        _em.em_pass(X, kp.loc, kp.prec, kp.center, kp.log_const, kp.shift, kp.cov_code,
+                    0, 1, np.empty(engine.stats_size))
+    with pytest.raises(ValueError, match="chunk_size"):
+        _em.score_pass(X, kp.loc, kp.prec, kp.center, kp.log_const, kp.cov_code, 0, 1,
+                       np.empty(20), np.empty((0, 3)), np.empty(0, dtype=np.intp))

@@ -1,8 +1,8 @@
 """Fused EM kernels: one pass of row chunks -> log-responsibilities -> float64
 sufficient statistics, and the matching scoring pass.
 
-Parameters of component k (see DESIGN.md): mean mu_k and the upper-triangular
-precision Cholesky factor U_k (precision = U_k U_k^T), with
+Parameters of component k: mean mu_k and the upper-triangular precision
+Cholesky factor U_k (precision = U_k U_k^T), with
 
     y_k    = (x - mu_k)^T U_k
     logp_k = log_const_k - |y_k|^2 / 2,
@@ -21,6 +21,11 @@ into SIMD code: the triangular product, the distances, exp/log of the
 log-sum-exp and the statistics' sums over rows alike. Padding rows get zero
 responsibility and never reach the statistics.
 
+Each covariance type is one entry of ``_COV_TYPES``: its sizes, its
+log-probabilities and statistics of a chunk (for float64 and float32 rows)
+and the completion of its summed statistics. Both passes run one parallel
+driver (``_run_chunks``) over one per-thread workspace (``_Work``).
+
 Statistics (float64, flat; see ``stats_size``)::
 
     [0]                 sum of row log-likelihoods
@@ -34,7 +39,7 @@ Statistics (float64, flat; see ``stats_size``)::
 Both passes run with denormal numbers flushed to zero (FTZ/DAZ, restored
 afterwards): responsibilities below ~1e-308 (1e-38 in float32) and their
 products then count as 0 instead of costing a microcode assist per
-operation on Intel CPUs (15-25 % of the full-covariance pass there).
+operation on some CPUs.
 
 c_k are the rows of ``shift``: the component means for full covariance;
 for tied, diag and spherical every row is the same c (a point near the
@@ -53,6 +58,9 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 from libc.math cimport log
 from libc.string cimport memcpy, memset
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 cdef extern from "fastem_math.h" nogil:
     double fe_exp(double x)
@@ -81,10 +89,10 @@ cdef extern from "fastem_simd.h" nogil:
                           const double* mu, const double* U, Py_ssize_t ldu, double* q)
     void fe_tri_sqnorm2_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                           const float* mu, const float* U, Py_ssize_t ldu, float* q)
-    void fe_diag_sqdist_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-                          Py_ssize_t K, const double* c, const double* p, double* q)
-    void fe_diag_sqdist_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
-                          Py_ssize_t K, const float* c, const float* p, float* q)
+    void fe_sqdist_d(const double* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                     Py_ssize_t K, const double* c, const double* p, double* q)
+    void fe_sqdist_f(const float* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+                     Py_ssize_t K, const float* c, const float* p, float* q)
     void fe_transpose_d(const double* x, Py_ssize_t n, Py_ssize_t D, double* xt,
                         Py_ssize_t ld)
     void fe_transpose_f(const float* x, Py_ssize_t n, Py_ssize_t D, float* xt,
@@ -97,6 +105,7 @@ cdef enum:
     TIED = 1
     DIAG = 2
     SPHERICAL = 3
+    N_COV_TYPES = 4
     # chunks are padded to a multiple of this many rows: one register tile
     # of the triangular product (four AVX-512 registers of float64)
     LANES = 32
@@ -136,22 +145,6 @@ def layout_full(
             log_det[k] = acc
 
 
-def stats_size(int cov_type, Py_ssize_t n_components, Py_ssize_t n_features):
-    """Length of the flat statistics vector of one thread (see module doc)."""
-    cdef Py_ssize_t K = n_components, D = n_features
-    cdef Py_ssize_t s2 = {FULL: K * D * D, TIED: D * D, DIAG: K * D,
-                          SPHERICAL: K}[cov_type]
-    return 1 + K + K * D + s2
-
-
-def _check_prec(int cov_type, Py_ssize_t K, Py_ssize_t D, Py_ssize_t size):
-    cdef Py_ssize_t expected = {FULL: K * D * FE_TRI_STRIDE(D), TIED: D * D,
-                                DIAG: K * D, SPHERICAL: K}[cov_type]
-    if size != expected:
-        raise ValueError(f"fastem: prec has {size} values, expected {expected} "
-                         f"for covariance type code {cov_type}, K={K}, D={D}")
-
-
 cdef inline Py_ssize_t _padded(Py_ssize_t n) noexcept nogil:
     return (n + LANES - 1) // LANES * LANES
 
@@ -188,8 +181,7 @@ cdef void _load_chunk(
     cdef Py_ssize_t i, j, D = X.shape[1]
     cdef const floating* x
     if contiguous and D == 1:
-        # a column is the rows themselves (a fifth of the 1-D pass when
-        # copied element by element)
+        # a column is the rows themselves: one copy instead of a loop
         memcpy(xt, &X[start, 0], n * sizeof(floating))
     elif contiguous and D == 2:
         # two streams with a constant stride, which the compiler vectorises
@@ -266,49 +258,17 @@ cdef void _tri_product(
                 zj[n] += di[n] * u
 
 
-cdef void _logprob_chunk(
-    const floating* xt,         # IN (D, ld) chunk, feature-major
-    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
-    const floating* loc,        # IN (K, D)
-    const floating* prec,       # IN flat precision Cholesky
-    const floating* center,     # IN (D,) tied only
-    const double* log_const,    # IN (K,)
-    int cov_type,
-    floating* dt,               # scratch (D, ld), tied only
-    floating* zt,               # scratch (D, ld), tied only
-    floating* lp,               # OUT (K, ld) weighted log-probabilities
+cdef void _scale_resp(
+    floating* lp,               # INOUT (K, ld) unscaled exps -> responsibilities
+    const floating* s,          # IN (P,) 1 / sum of the exps, 0 on padding
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t K,
 ) noexcept nogil:
-    cdef Py_ssize_t k, n, ldu = FE_TRI_STRIDE(D)
-    cdef floating lc, p
-    cdef floating* q
-
-    if cov_type == FULL:
-        for k in range(K):
-            q = lp + k * ld
-            _tri_sqnorm(xt, P, ld, D, loc + k * D, prec + k * D * ldu, ldu, q)
-            lc = <floating> log_const[k]
-            for n in range(P):
-                q[n] = lc - <floating> 0.5 * q[n]
-        return
-    cdef const floating* scale = prec if cov_type == DIAG else NULL
-    if cov_type == TIED:
-        # z = (x - c) U once per row, then |z - loc_k|^2 per component
-        _sub(xt, P, ld, D, center, dt)
-        _tri_product(dt, P, ld, D, prec, zt)
-        xt = zt
-    # all components in register blocks (fastem_simd.h)
-    if floating is double:
-        fe_diag_sqdist_d(xt, P, ld, D, K, loc, scale, lp)
-    else:
-        fe_diag_sqdist_f(xt, P, ld, D, K, loc, scale, lp)
+    cdef Py_ssize_t k, n
+    cdef floating* lk
     for k in range(K):
-        q = lp + k * ld
-        lc = <floating> log_const[k]
-        p = <floating> 0.5
-        if cov_type == SPHERICAL:
-            p = p * prec[k] * prec[k]
+        lk = lp + k * ld
         for n in range(P):
-            q[n] = lc - p * q[n]
+            lk[n] *= s[n]
 
 
 cdef double _normalize_chunk(
@@ -319,7 +279,7 @@ cdef double _normalize_chunk(
     bint scale,                 # False: leave lp as exp(lp - m), unscaled
 ) noexcept nogil:
     """Log-sum-exp over components for every row; padding rows get zero
-    responsibility (r = lp * s when not scaled). Returns the sum of the real
+    responsibility (r = lp * s when not scaled: _scale_resp). Returns the sum of the real
     rows' log-likelihoods."""
     cdef Py_ssize_t k, n
     cdef floating* lk
@@ -366,10 +326,7 @@ cdef double _normalize_chunk(
         m[n] = m[n] + _log(s[n])
         s[n] = (<floating> 1) / s[n] if n < n_rows else 0
     if scale:
-        for k in range(K):
-            lk = lp + k * ld
-            for n in range(P):
-                lk[n] *= s[n]
+        _scale_resp(lp, s, P, ld, K)
     for n in range(n_rows):
         total += m[n]
     return total
@@ -390,7 +347,7 @@ cdef inline floating _dot(const floating* a, const floating* b,
 
 
 cdef inline floating _dot_shifted(const floating* w, const floating* x, floating c,
-                                 Py_ssize_t P) noexcept nogil:
+                                  Py_ssize_t P) noexcept nogil:
     """sum_n w[n] (x[n] - c), in four chains like _dot."""
     cdef Py_ssize_t n, Q = P // 4
     cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
@@ -412,8 +369,7 @@ cdef void _gram_lower(
     # 4 x 4 blocks of (i, j), each sixteen sums over the rows in registers
     # (fastem_simd.h). Diagonal blocks compute their upper corner too, and
     # drop it. (Full covariance forms x - c_k inside the blocks: storing the
-    # differences once per component instead, to save those subtractions,
-    # made W1 20 % slower on the AMD machine.)
+    # differences once per component instead was slower.)
     cdef Py_ssize_t i, j, ii, jj
     cdef Py_ssize_t D4 = D // 4 * 4
     cdef floating blk[16]
@@ -484,8 +440,41 @@ cdef void _cross(
             out[i * ldo + j] += _dot(a + i * ld, b + j * ld, P)
 
 
-cdef inline bint _small_full(int cov_type, Py_ssize_t D) noexcept nogil:
-    return cov_type == FULL and D <= 2
+cdef inline void _sqdist_all(
+    const floating* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
+    const floating* c,          # IN (K, D) centres
+    const floating* scale,      # IN (K, D) per-feature scales, or NULL (1)
+    floating* q,                # OUT (K, ld) sum_i ((x_i - c_ki) scale_ki)^2
+) noexcept nogil:
+    # all components in register blocks (fastem_simd.h)
+    if floating is double:
+        fe_sqdist_d(xt, P, ld, D, K, c, scale, q)
+    else:
+        fe_sqdist_f(xt, P, ld, D, K, c, scale, q)
+
+
+cdef void _nk_s1_shared(
+    const floating* resp,       # IN (K, ld) responsibilities, zero on padding
+    const floating* diff,       # IN (D, ld) x - c, c shared by all components
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
+    double* st,                 # INOUT flat statistics: n_k and s1 added
+) noexcept nogil:
+    # one shift for all components: the sums over rows weighted by each
+    # component's responsibilities are a product of the (K, P)
+    # responsibilities with the differences
+    cdef Py_ssize_t k
+    for k in range(K):
+        st[1 + k] += _sum(resp + k * ld, P)
+    _cross(resp, K, diff, D, P, ld, st + 1 + K, D)
+
+
+cdef void _mirror_lower(double* a, Py_ssize_t n, Py_ssize_t D) noexcept nogil:
+    """Upper triangles of n (D, D) matrices from their lower ones."""
+    cdef Py_ssize_t k, i, j
+    for k in range(n):
+        for i in range(D):
+            for j in range(i + 1, D):
+                a[k * D * D + i * D + j] = a[k * D * D + j * D + i]
 
 
 cdef void _stats_small_full(
@@ -547,80 +536,450 @@ cdef void _stats_small_full(
             s2[4 * k + 3] += a_11
 
 
-cdef void _stats_chunk(
-    const floating* xt,         # IN (D, ld) chunk, feature-major
-    Py_ssize_t n_rows, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D, Py_ssize_t K,
-    const floating* resp,       # IN (K, ld), zero on padding rows; unscaled
-                                # exps when _small_full(cov_type, D)
-    const floating* inv_s,      # IN (P,) their scale (_normalize_chunk)
-    const floating* shift,      # IN (K, D) c_k
-    int cov_type,
-    floating* dt,               # scratch (D, ld): differences (not full); IN
-                                # for tied: x - c from _logprob_chunk
-    floating* wt,               # scratch (D, ld)
-    double* st,                 # INOUT flat statistics (see module doc), from [1]
+# --------------------------------------------------------------------------
+# One pass's parameters and one thread's buffers. The buffers hold the
+# data's dtype (float64 or float32); they are untyped here so that one
+# struct serves both, and each function views them in its own dtype.
+
+ctypedef struct _Params:
+    Py_ssize_t D, K
+    Py_ssize_t ld               # row stride of the feature-major blocks
+    const void* loc             # (K, D)
+    const void* prec            # flat precision Cholesky (module doc)
+    const void* center          # (D,) tied: c of loc_k = (mu_k - c) U
+    const void* shift           # (K, D) statistics shift c_k (EM only)
+    const double* log_const     # (K,)
+
+
+ctypedef struct _Work:
+    # diff: tied, formed by the log-probabilities and read again by the
+    # statistics; diag and spherical, formed by the statistics.
+    # tmp: tied (x - c) U; then the statistics' weighted differences or squares
+    void* xt                    # (D, ld) the chunk, feature-major
+    void* diff                  # (D, ld) x - c
+    void* tmp                   # (D, ld)
+    void* lp                    # (K, ld) log-probabilities -> responsibilities
+    void* row_ll                # (ld,) row log-likelihoods
+    void* row_s                 # (ld,) 1 / sum of the exps, 0 on padding
+    double* chunk_stats         # (S,) one chunk's statistics (EM only)
+    double* sums                # (S,) this thread's statistics (EM only)
+
+
+# --------------------------------------------------------------------------
+# The covariance types. Each has a log-probability function, filling
+# w.lp (K, ld) with the weighted log-probabilities of the chunk xt (P rows),
+# and a statistics function, adding a chunk's n_k, s1 and s2 to st[1:] from
+# w.lp holding the unscaled exps of _normalize_chunk and w.row_s their scale.
+# The chunk is passed on its own (it is also w.xt) to fix the dtype.
+
+cdef void _log_const_minus(
+    floating* lp,               # INOUT (K, ld) sums of squares -> log-probabilities
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t K,
+    const double* log_const,    # IN (K,)
+    const floating* sph,        # IN (K,) spherical precisions, or NULL (1)
 ) noexcept nogil:
-    cdef Py_ssize_t i, k, n
+    cdef Py_ssize_t k, n
+    cdef floating lc, p
+    cdef floating* q
+    for k in range(K):
+        q = lp + k * ld
+        lc = <floating> log_const[k]
+        p = <floating> 0.5
+        if sph != NULL:
+            p = p * sph[k] * sph[k]
+        for n in range(P):
+            q[n] = lc - p * q[n]
+
+
+cdef void _full_logprob(const _Params* p, _Work* w, const floating* xt,
+                        Py_ssize_t P) noexcept nogil:
+    cdef Py_ssize_t k, n, D = p.D, ld = p.ld, ldu = FE_TRI_STRIDE(p.D)
+    cdef const floating* loc = <const floating*> p.loc
+    cdef const floating* prec = <const floating*> p.prec
+    cdef floating lc
+    cdef floating* q
+    # component by component, each turned into log-probabilities while its
+    # rows are in cache
+    for k in range(p.K):
+        q = <floating*> w.lp + k * ld
+        _tri_sqnorm(xt, P, ld, D, loc + k * D, prec + k * D * ldu, ldu, q)
+        lc = <floating> p.log_const[k]
+        for n in range(P):
+            q[n] = lc - <floating> 0.5 * q[n]
+
+
+cdef void _full_stats(const _Params* p, _Work* w, const floating* xt, Py_ssize_t n_rows,
+                      Py_ssize_t P, double* st) noexcept nogil:
+    cdef Py_ssize_t i, k, D = p.D, K = p.K, ld = p.ld
+    cdef floating* resp = <floating*> w.lp
+    cdef floating* wt = <floating*> w.tmp
+    cdef const floating* shift = <const floating*> p.shift
     cdef const floating* r
     cdef double* nk = st + 1
     cdef double* s1 = st + 1 + K
     cdef double* s2 = st + 1 + K + K * D
-
-    if _small_full(cov_type, D):
-        _stats_small_full(xt, P, ld, D, K, resp, inv_s, shift, nk, s1, s2)
+    if D <= 2:
+        # scales the exps as it reads them: K sweeps that store saved
+        _stats_small_full(xt, P, ld, D, K, resp, <floating*> w.row_s, shift, nk, s1, s2)
         return
-    if cov_type == FULL:
-        for k in range(K):
-            r = resp + k * ld
-            nk[k] += _sum(r, P)
-            # w = r (x - c_k) in one sweep, summing w as we go
-            # (fastem_simd.h); the scatter forms x - c_k itself
-            for i in range(D):
-                if floating is double:
-                    s1[k * D + i] += fe_wdiff_d(r, xt + i * ld, shift[k * D + i], P,
-                                                wt + i * ld)
-                else:
-                    s1[k * D + i] += fe_wdiff_f(r, xt + i * ld, shift[k * D + i], P,
-                                                wt + i * ld)
-            _gram_lower(wt, xt, shift + k * D, P, ld, D, s2 + k * D * D)
-        return
-    # tied, diag, spherical: one shift c for all components, so the
-    # differences (and their squares) are formed once per chunk, and the
-    # sums over rows weighted by each component's responsibilities are a
-    # product of the (K, P) responsibilities with them. Tied: dt holds them
-    # already, from _logprob_chunk (its center is this shift's row).
-    if cov_type != TIED:
-        _sub(xt, P, ld, D, shift, dt)
+    _scale_resp(resp, <floating*> w.row_s, P, ld, K)
     for k in range(K):
-        nk[k] += _sum(resp + k * ld, P)
-    _cross(resp, K, dt, D, P, ld, s1, D)
-    if cov_type == TIED:
-        # sum_k r_k = 1, so the shared scatter ignores responsibilities;
-        # padding rows are zeroed so they add nothing
+        r = resp + k * ld
+        nk[k] += _sum(r, P)
+        # w = r (x - c_k) in one sweep, summing w as we go
+        # (fastem_simd.h); the scatter forms x - c_k itself
         for i in range(D):
-            for n in range(n_rows, P):
-                dt[i * ld + n] = 0
-        _gram_lower(dt, dt, NULL, P, ld, D, s2)
-    elif cov_type == DIAG:
-        for i in range(D):
-            for n in range(P):
-                wt[i * ld + n] = dt[i * ld + n] * dt[i * ld + n]
-        _cross(resp, K, wt, D, P, ld, s2, D)
-    else:
+            if floating is double:
+                s1[k * D + i] += fe_wdiff_d(r, xt + i * ld, shift[k * D + i], P, wt + i * ld)
+            else:
+                s1[k * D + i] += fe_wdiff_f(r, xt + i * ld, shift[k * D + i], P, wt + i * ld)
+        _gram_lower(wt, xt, shift + k * D, P, ld, D, s2 + k * D * D)
+
+
+cdef void _full_finish(double* s2, Py_ssize_t K, Py_ssize_t D) noexcept nogil:
+    _mirror_lower(s2, K, D)
+
+
+cdef void _tied_logprob(const _Params* p, _Work* w, const floating* xt,
+                        Py_ssize_t P) noexcept nogil:
+    cdef floating* diff = <floating*> w.diff
+    cdef floating* z = <floating*> w.tmp
+    # z = (x - c) U once per row, then |z - loc_k|^2 per component; the
+    # differences stay in w.diff for the statistics
+    _sub(xt, P, p.ld, p.D, <const floating*> p.center, diff)
+    _tri_product(diff, P, p.ld, p.D, <const floating*> p.prec, z)
+    _sqdist_all(z, P, p.ld, p.D, p.K, <const floating*> p.loc, NULL, <floating*> w.lp)
+    _log_const_minus(<floating*> w.lp, P, p.ld, p.K, p.log_const, NULL)
+
+
+cdef void _tied_stats(const _Params* p, _Work* w, const floating* xt, Py_ssize_t n_rows,
+                      Py_ssize_t P, double* st) noexcept nogil:
+    cdef Py_ssize_t i, n, D = p.D, K = p.K, ld = p.ld
+    cdef floating* resp = <floating*> w.lp
+    # x - c from _tied_logprob (its center is the shift's common row)
+    cdef floating* diff = <floating*> w.diff
+    _scale_resp(resp, <floating*> w.row_s, P, ld, K)
+    _nk_s1_shared(resp, diff, P, ld, D, K, st)
+    # sum_k r_k = 1, so the shared scatter ignores responsibilities;
+    # padding rows are zeroed so they add nothing
+    for i in range(D):
+        for n in range(n_rows, P):
+            diff[i * ld + n] = 0
+    _gram_lower(diff, diff, NULL, P, ld, D, st + 1 + K + K * D)
+
+
+cdef void _tied_finish(double* s2, Py_ssize_t K, Py_ssize_t D) noexcept nogil:
+    _mirror_lower(s2, 1, D)
+
+
+cdef void _diag_logprob(const _Params* p, _Work* w, const floating* xt,
+                        Py_ssize_t P) noexcept nogil:
+    _sqdist_all(xt, P, p.ld, p.D, p.K, <const floating*> p.loc, <const floating*> p.prec,
+                <floating*> w.lp)
+    _log_const_minus(<floating*> w.lp, P, p.ld, p.K, p.log_const, NULL)
+
+
+cdef void _diag_stats(const _Params* p, _Work* w, const floating* xt, Py_ssize_t n_rows,
+                      Py_ssize_t P, double* st) noexcept nogil:
+    cdef Py_ssize_t i, n, D = p.D, K = p.K, ld = p.ld
+    cdef floating* resp = <floating*> w.lp
+    cdef floating* diff = <floating*> w.diff
+    cdef floating* sq = <floating*> w.tmp
+    _scale_resp(resp, <floating*> w.row_s, P, ld, K)
+    _sub(xt, P, ld, D, <const floating*> p.shift, diff)
+    _nk_s1_shared(resp, diff, P, ld, D, K, st)
+    for i in range(D):
         for n in range(P):
-            wt[n] = 0
-        for i in range(D):
-            for n in range(P):
-                wt[n] += dt[i * ld + n] * dt[i * ld + n]
-        _cross(resp, K, wt, 1, P, ld, s2, 1)
+            sq[i * ld + n] = diff[i * ld + n] * diff[i * ld + n]
+    _cross(resp, K, sq, D, P, ld, st + 1 + K + K * D, D)
 
 
-cdef inline floating* _workspace(Py_ssize_t D, Py_ssize_t K, Py_ssize_t ld,
-                                 const floating* like) noexcept nogil:
-    """One thread's buffers in one block: the chunk, its differences and the
-    tied products (D x ld each), log-probabilities (K x ld), two row vectors.
-    ``like`` only selects the dtype."""
-    return <floating*> malloc((3 * D + K + 2) * ld * sizeof(floating))
+cdef void _spherical_logprob(const _Params* p, _Work* w, const floating* xt,
+                             Py_ssize_t P) noexcept nogil:
+    _sqdist_all(xt, P, p.ld, p.D, p.K, <const floating*> p.loc, NULL, <floating*> w.lp)
+    _log_const_minus(<floating*> w.lp, P, p.ld, p.K, p.log_const,
+                     <const floating*> p.prec)
+
+
+cdef void _spherical_stats(const _Params* p, _Work* w, const floating* xt,
+                           Py_ssize_t n_rows, Py_ssize_t P, double* st) noexcept nogil:
+    cdef Py_ssize_t i, n, D = p.D, K = p.K, ld = p.ld
+    cdef floating* resp = <floating*> w.lp
+    cdef floating* diff = <floating*> w.diff
+    cdef floating* sq = <floating*> w.tmp
+    _scale_resp(resp, <floating*> w.row_s, P, ld, K)
+    _sub(xt, P, ld, D, <const floating*> p.shift, diff)
+    _nk_s1_shared(resp, diff, P, ld, D, K, st)
+    for n in range(P):
+        sq[n] = 0
+    for i in range(D):
+        for n in range(P):
+            sq[n] += diff[i * ld + n] * diff[i * ld + n]
+    _cross(resp, K, sq, 1, P, ld, st + 1 + K + K * D, 1)
+
+
+cdef void _no_finish(double* s2, Py_ssize_t K, Py_ssize_t D) noexcept nogil:
+    pass
+
+
+cdef Py_ssize_t _full_prec_size(Py_ssize_t K, Py_ssize_t D) noexcept nogil:
+    return K * D * FE_TRI_STRIDE(D)
+
+
+cdef Py_ssize_t _full_s2_size(Py_ssize_t K, Py_ssize_t D) noexcept nogil:
+    return K * D * D
+
+
+cdef Py_ssize_t _tied_size(Py_ssize_t K, Py_ssize_t D) noexcept nogil:
+    return D * D
+
+
+cdef Py_ssize_t _diag_size(Py_ssize_t K, Py_ssize_t D) noexcept nogil:
+    return K * D
+
+
+cdef Py_ssize_t _spherical_size(Py_ssize_t K, Py_ssize_t D) noexcept nogil:
+    return K
+
+
+ctypedef Py_ssize_t (*_size_fn)(Py_ssize_t K, Py_ssize_t D) noexcept nogil
+ctypedef void (*_logprob_d)(const _Params*, _Work*, const double*, Py_ssize_t) noexcept nogil
+ctypedef void (*_logprob_f)(const _Params*, _Work*, const float*, Py_ssize_t) noexcept nogil
+ctypedef void (*_stats_d)(const _Params*, _Work*, const double*, Py_ssize_t, Py_ssize_t,
+                          double*) noexcept nogil
+ctypedef void (*_stats_f)(const _Params*, _Work*, const float*, Py_ssize_t, Py_ssize_t,
+                          double*) noexcept nogil
+ctypedef void (*_finish_fn)(double* s2, Py_ssize_t K, Py_ssize_t D) noexcept nogil
+
+ctypedef struct _CovType:
+    _size_fn prec_size          # values in ``prec``
+    _size_fn s2_size            # values of s2 in the statistics
+    _logprob_d logprob_d
+    _logprob_f logprob_f
+    _stats_d stats_d
+    _stats_f stats_f
+    _finish_fn finish           # on the summed s2 (e.g. mirror the triangles)
+
+
+# indexed by the codes of COV_TYPE_CODES: a new type is its functions above
+# and one entry here
+cdef _CovType _COV_TYPES[N_COV_TYPES]
+_COV_TYPES[FULL] = _CovType(
+    _full_prec_size, _full_s2_size, _full_logprob[double], _full_logprob[float],
+    _full_stats[double], _full_stats[float], _full_finish)
+_COV_TYPES[TIED] = _CovType(
+    _tied_size, _tied_size, _tied_logprob[double], _tied_logprob[float],
+    _tied_stats[double], _tied_stats[float], _tied_finish)
+_COV_TYPES[DIAG] = _CovType(
+    _diag_size, _diag_size, _diag_logprob[double], _diag_logprob[float],
+    _diag_stats[double], _diag_stats[float], _no_finish)
+_COV_TYPES[SPHERICAL] = _CovType(
+    _spherical_size, _spherical_size, _spherical_logprob[double],
+    _spherical_logprob[float], _spherical_stats[double], _spherical_stats[float],
+    _no_finish)
+
+
+cdef const _CovType* _cov_type(int code) except NULL:
+    if code < 0 or code >= N_COV_TYPES:
+        raise KeyError(code)
+    return &_COV_TYPES[code]
+
+
+def stats_size(int cov_type, Py_ssize_t n_components, Py_ssize_t n_features):
+    """Length of the flat statistics vector of one thread (see module doc)."""
+    cdef Py_ssize_t K = n_components, D = n_features
+    return 1 + K + K * D + _cov_type(cov_type).s2_size(K, D)
+
+
+def _check_prec(int cov_type, Py_ssize_t K, Py_ssize_t D, Py_ssize_t size):
+    cdef Py_ssize_t expected = _cov_type(cov_type).prec_size(K, D)
+    if size != expected:
+        raise ValueError(f"fastem: prec has {size} values, expected {expected} "
+                         f"for covariance type code {cov_type}, K={K}, D={D}")
+
+
+# --------------------------------------------------------------------------
+# The workspace of a pass and the parallel driver both passes run.
+
+ctypedef struct _Workspace:
+    int n_threads
+    _Work* threads              # (n_threads,)
+    void* buffers               # the threads' chunk buffers, one block
+    double* stats               # the threads' sums and chunk statistics, one block
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    return (n + m - 1) // m * m
+
+
+cdef int _workspace_new(_Workspace* ws, int n_threads, Py_ssize_t D, Py_ssize_t K,
+                        Py_ssize_t ld, Py_ssize_t S, Py_ssize_t itemsize) noexcept nogil:
+    """Allocate the buffers of ``n_threads`` threads: chunk, differences and
+    products (D x ld each), log-probabilities (K x ld), two row vectors, in
+    the data's dtype (``itemsize`` bytes), and S statistics twice (the
+    thread's sums, zeroed, and one chunk's; none when S = 0). Returns -1,
+    with nothing left allocated, when any allocation fails or a size
+    overflows. Everything is allocated here, before the parallel region,
+    so the threads never allocate and never fail."""
+    cdef Py_ssize_t rows = 3 * D + K + 2, size, S8 = _round_up(S, 8)
+    cdef Py_ssize_t limit = PY_SSIZE_T_MAX // 2
+    cdef Py_ssize_t t
+    cdef char* block
+    cdef _Work* w
+    memset(ws, 0, sizeof(_Workspace))
+    if ld > limit // (rows * itemsize) // n_threads or S8 > limit // 16 // n_threads:
+        return -1
+    # each thread's block a whole number of pages: it starts where a block
+    # of its own would (the same alignment), and no two threads share a line
+    size = _round_up(rows * ld * itemsize, 4096)
+    ws.n_threads = n_threads
+    ws.threads = <_Work*> calloc(n_threads, sizeof(_Work))
+    ws.buffers = malloc(n_threads * size)
+    if S > 0:
+        ws.stats = <double*> calloc(2 * n_threads * S8, sizeof(double))
+    if ws.threads == NULL or ws.buffers == NULL or (S > 0 and ws.stats == NULL):
+        _workspace_free(ws)
+        return -1
+    for t in range(n_threads):
+        w = &ws.threads[t]
+        block = <char*> ws.buffers + t * size
+        w.xt = block
+        w.diff = block + D * ld * itemsize
+        w.tmp = block + 2 * D * ld * itemsize
+        w.lp = block + 3 * D * ld * itemsize
+        w.row_ll = block + (3 * D + K) * ld * itemsize
+        w.row_s = block + (3 * D + K + 1) * ld * itemsize
+        if S > 0:
+            w.sums = ws.stats + t * S8
+            w.chunk_stats = ws.stats + (n_threads + t) * S8
+    return 0
+
+
+cdef void _workspace_free(_Workspace* ws) noexcept nogil:
+    free(ws.threads)
+    free(ws.buffers)
+    free(ws.stats)
+    memset(ws, 0, sizeof(_Workspace))
+
+
+ctypedef struct _Scores:
+    double* ll                  # (N,) row log-likelihoods, or NULL
+    double* resp                # (N, K) responsibilities, or NULL
+    Py_ssize_t* labels          # (N,) argmax labels, or NULL
+
+
+cdef inline void _em_chunk(const _Params* p, const _CovType* ct, _Work* w,
+                           const floating* xt, Py_ssize_t n, Py_ssize_t P,
+                           Py_ssize_t S) noexcept nogil:
+    """The chunk's statistics, added to the thread's sums."""
+    cdef Py_ssize_t s
+    cdef double* local = w.chunk_stats
+    memset(local, 0, S * sizeof(double))
+    # unscaled exps: each type's statistics scale them (or read them scaled)
+    local[0] = _normalize_chunk(<floating*> w.lp, n, P, p.ld, p.K, <floating*> w.row_ll,
+                                <floating*> w.row_s, False)
+    if floating is double:
+        ct.stats_d(p, w, xt, n, P, local)
+    else:
+        ct.stats_f(p, w, xt, n, P, local)
+    for s in range(S):
+        w.sums[s] += local[s]
+
+
+cdef inline void _score_chunk(const _Params* p, _Work* w, const floating* xt,
+                              Py_ssize_t start, Py_ssize_t n, Py_ssize_t P,
+                              const _Scores* out) noexcept nogil:
+    """The chunk's requested per-row outputs."""
+    cdef Py_ssize_t i, k, best, K = p.K, ld = p.ld
+    cdef floating* lp = <floating*> w.lp
+    cdef floating* row_ll = <floating*> w.row_ll
+    if out.labels != NULL:
+        # argmax of the weighted log-probabilities, as scikit-learn
+        for i in range(n):
+            best = 0
+            for k in range(1, K):
+                if lp[k * ld + i] > lp[best * ld + i]:
+                    best = k
+            out.labels[start + i] = best
+    if out.ll != NULL or out.resp != NULL:
+        _normalize_chunk(lp, n, P, ld, K, row_ll, <floating*> w.row_s, True)
+    if out.ll != NULL:
+        for i in range(n):
+            out.ll[start + i] = row_ll[i]
+    if out.resp != NULL:
+        for i in range(n):
+            for k in range(K):
+                out.resp[(start + i) * K + k] = lp[k * ld + i]
+
+
+cdef void _run_chunks(
+    const floating[:, :] X,     # IN (N, D), any strides
+    const _Params* p,
+    const _CovType* ct,
+    Py_ssize_t chunk_size,
+    _Workspace* ws,
+    Py_ssize_t S,               # > 0: EM statistics into each thread's w.sums
+    const _Scores* out,         # S == 0: scores
+) noexcept nogil:
+    """Every chunk of X through the type's log-probabilities, then the EM
+    statistics or the scores, chunks split statically over the threads."""
+    cdef Py_ssize_t N = X.shape[0]
+    cdef Py_ssize_t n_chunks = N // chunk_size + (N % chunk_size != 0)
+    cdef Py_ssize_t P = _padded(chunk_size)
+    cdef bint contiguous = _is_c_contiguous(X)
+    cdef Py_ssize_t ch, start, n
+    cdef _Work* w
+    cdef floating* xt
+    cdef unsigned int fp_state
+    with parallel(num_threads=ws.n_threads):
+        fp_state = fe_flush_denormals()
+        w = &ws.threads[threadid()]
+        xt = <floating*> w.xt
+        for ch in prange(n_chunks, schedule="static"):
+            start = ch * chunk_size
+            n = min(chunk_size, N - start)
+            _load_chunk(X, start, n, P, p.ld, contiguous, xt)
+            if floating is double:
+                ct.logprob_d(p, w, xt, P)
+            else:
+                ct.logprob_f(p, w, xt, P)
+            if S > 0:
+                _em_chunk(p, ct, w, xt, n, P, S)
+            else:
+                _score_chunk(p, w, xt, start, n, P, out)
+        fe_restore_fp_state(fp_state)
+
+
+cdef int _prepare(_Params* p, _Workspace* ws, const floating[:, :] X,
+                  const floating[:, ::1] loc, const floating[::1] prec,
+                  const floating[::1] center, const double[::1] log_const,
+                  const floating* shift, int cov_type, Py_ssize_t chunk_size,
+                  int n_threads, Py_ssize_t S) except -1:
+    """Fill ``p`` and allocate the workspace (MemoryError when it cannot be)."""
+    cdef Py_ssize_t D = X.shape[1], K = loc.shape[0]
+    p.D = D
+    p.K = K
+    # one spare cache line per row keeps rows out of the same L1 sets
+    p.ld = _padded(min(chunk_size, PY_SSIZE_T_MAX // 4)) + 64 // sizeof(floating)
+    p.loc = &loc[0, 0]
+    p.prec = &prec[0]
+    p.center = &center[0]
+    p.shift = shift
+    p.log_const = &log_const[0]
+    if _workspace_new(ws, n_threads, D, K, p.ld, S, sizeof(floating)) != 0:
+        raise MemoryError("fastem: cannot allocate the per-thread buffers of "
+                          f"{n_threads} threads for chunks of {chunk_size} rows; "
+                          "use a smaller chunk_size")
+    return 0
+
+
+def _check_args(int cov_type, Py_ssize_t K, Py_ssize_t D, Py_ssize_t prec_size,
+                Py_ssize_t chunk_size, int n_threads):
+    _check_prec(cov_type, K, D, prec_size)
+    if n_threads < 1:
+        raise ValueError(f"fastem: n_threads must be >= 1, got {n_threads}")
+    if chunk_size < 1:
+        raise ValueError(f"fastem: chunk_size must be >= 1, got {chunk_size}")
 
 
 # --------------------------------------------------------------------------
@@ -647,93 +1006,29 @@ def em_pass(
     filled from them at the end.
     """
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = loc.shape[0]
-    cdef Py_ssize_t S = stats.shape[0]
-    cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
-    cdef Py_ssize_t P = _padded(chunk_size)
-    # one spare cache line per row keeps rows out of the same L1 sets
-    cdef Py_ssize_t ld = P + 64 // sizeof(floating)
-    cdef bint contiguous = _is_c_contiguous(X)
-    cdef bint small = _small_full(cov_type, D)
-    cdef Py_ssize_t ch, s, start, n
-    cdef floating* xt
-    cdef floating* dt
-    cdef floating* zt
-    cdef floating* lp
-    cdef floating* row_ll
-    cdef floating* row_s
-    cdef double* acc
-    cdef double* local
-    cdef double* per_thread
-    cdef int[1] failed
-    cdef unsigned int fp_state
+    cdef Py_ssize_t S = stats.shape[0], S8 = _round_up(S, 8)
+    cdef const _CovType* ct = _cov_type(cov_type)
+    cdef Py_ssize_t t, s
+    cdef _Params p
+    cdef _Workspace ws
 
-    _check_prec(cov_type, K, D, prec.shape[0])
+    _check_args(cov_type, K, D, prec.shape[0], chunk_size, n_threads)
     if S != stats_size(cov_type, K, D):
         raise ValueError(f"fastem: stats has {S} values, expected "
                          f"{stats_size(cov_type, K, D)}")
-    if n_threads < 1:
-        raise ValueError(f"fastem: n_threads must be >= 1, got {n_threads}")
     stats[:] = 0.0
     if N == 0:
         return
-    # one row of sums per thread; a thread that gets no chunk leaves zeros
-    per_thread = <double*> calloc(n_threads * S, sizeof(double))
-    if per_thread == NULL:
-        raise MemoryError("fastem: cannot allocate the per-thread statistics")
-    failed[0] = 0
-    with nogil, parallel(num_threads=n_threads):
-        fp_state = fe_flush_denormals()
-        xt = _workspace(D, K, ld, &loc[0, 0])
-        # this thread's sums go straight to its row of per_thread
-        acc = per_thread + threadid() * S
-        local = <double*> malloc(S * sizeof(double))
-        if xt == NULL or local == NULL:
-            failed[0] = 1
-        dt = xt + D * ld
-        zt = dt + D * ld
-        lp = zt + D * ld
-        row_ll = lp + K * ld
-        row_s = row_ll + ld
-        for ch in prange(n_chunks, schedule="static"):
-            if failed[0]:
-                continue
-            start = ch * chunk_size
-            n = min(chunk_size, N - start)
-            _load_chunk(X, start, n, P, ld, contiguous, xt)
-            _logprob_chunk(xt, P, ld, D, K, &loc[0, 0], &prec[0], &center[0],
-                           &log_const[0], cov_type, dt, zt, lp)
-            memset(local, 0, S * sizeof(double))
-            # the small full-covariance statistics scale the exps as they
-            # read them, which saves K sweeps that store
-            local[0] = _normalize_chunk(lp, n, P, ld, K, row_ll, row_s, not small)
-            _stats_chunk(xt, n, P, ld, D, K, lp, row_s, &shift[0, 0], cov_type,
-                         dt, zt, local)
+    _prepare(&p, &ws, X, loc, prec, center, log_const, &shift[0, 0], cov_type,
+             chunk_size, n_threads, S)
+    with nogil:
+        _run_chunks(X, &p, ct, chunk_size, &ws, S, NULL)
+        # a thread that got no chunk left zeros
+        for t in range(n_threads):
             for s in range(S):
-                acc[s] += local[s]
-        free(xt)
-        free(local)
-        fe_restore_fp_state(fp_state)
-    if not failed[0]:
-        for ch in range(n_threads):
-            for s in range(S):
-                stats[s] += per_thread[ch * S + s]
-        if cov_type == FULL:
-            _mirror_lower(&stats[1 + K + K * D], K, D)
-        elif cov_type == TIED:
-            _mirror_lower(&stats[1 + K + K * D], 1, D)
-    free(per_thread)
-    if failed[0]:
-        raise MemoryError("fastem: cannot allocate the per-thread EM buffers; "
-                          "use a smaller chunk_size")
-
-
-cdef void _mirror_lower(double* a, Py_ssize_t n, Py_ssize_t D) noexcept nogil:
-    """Upper triangles of n (D, D) matrices from their lower ones."""
-    cdef Py_ssize_t k, i, j
-    for k in range(n):
-        for i in range(D):
-            for j in range(i + 1, D):
-                a[k * D * D + i * D + j] = a[k * D * D + j * D + i]
+                stats[s] += ws.stats[t * S8 + s]
+        ct.finish(&stats[1 + K + K * D], K, D)
+        _workspace_free(&ws)
 
 
 def score_pass(
@@ -750,69 +1045,23 @@ def score_pass(
     Py_ssize_t[::1] out_labels,         # OUT (N,) argmax labels, or empty
 ):
     """Per-row scores in one chunked parallel pass; fills the non-empty outputs."""
-    cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = loc.shape[0]
-    cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
-    cdef Py_ssize_t P = _padded(chunk_size)
-    # one spare cache line per row keeps rows out of the same L1 sets
-    cdef Py_ssize_t ld = P + 64 // sizeof(floating)
-    cdef bint want_ll = out_ll.shape[0] > 0
-    cdef bint want_resp = out_resp.shape[0] > 0
-    cdef bint want_labels = out_labels.shape[0] > 0
-    cdef bint contiguous = _is_c_contiguous(X)
-    cdef Py_ssize_t ch, i, k, start, n, best
-    cdef floating* xt
-    cdef floating* dt
-    cdef floating* zt
-    cdef floating* lp
-    cdef floating* row_ll
-    cdef floating* row_s
-    cdef int[1] failed
-    cdef unsigned int fp_state
+    cdef Py_ssize_t N = X.shape[0]
+    cdef const _CovType* ct = _cov_type(cov_type)
+    cdef _Params p
+    cdef _Workspace ws
+    cdef _Scores out
 
-    _check_prec(cov_type, K, D, prec.shape[0])
+    _check_args(cov_type, loc.shape[0], X.shape[1], prec.shape[0], chunk_size, n_threads)
     if N == 0:
         return
-    failed[0] = 0
-    with nogil, parallel(num_threads=n_threads):
-        fp_state = fe_flush_denormals()
-        xt = _workspace(D, K, ld, &loc[0, 0])
-        if xt == NULL:
-            failed[0] = 1
-        dt = xt + D * ld
-        zt = dt + D * ld
-        lp = zt + D * ld
-        row_ll = lp + K * ld
-        row_s = row_ll + ld
-        for ch in prange(n_chunks, schedule="static"):
-            if failed[0]:
-                continue
-            start = ch * chunk_size
-            n = min(chunk_size, N - start)
-            _load_chunk(X, start, n, P, ld, contiguous, xt)
-            _logprob_chunk(xt, P, ld, D, K, &loc[0, 0], &prec[0], &center[0],
-                           &log_const[0], cov_type, dt, zt, lp)
-            if want_labels:
-                # argmax of the weighted log-probabilities, as scikit-learn
-                for i in range(n):
-                    best = 0
-                    for k in range(1, K):
-                        if lp[k * ld + i] > lp[best * ld + i]:
-                            best = k
-                    out_labels[start + i] = best
-            if want_ll or want_resp:
-                _normalize_chunk(lp, n, P, ld, K, row_ll, row_s, True)
-            if want_ll:
-                for i in range(n):
-                    out_ll[start + i] = row_ll[i]
-            if want_resp:
-                for i in range(n):
-                    for k in range(K):
-                        out_resp[start + i, k] = lp[k * ld + i]
-        free(xt)
-        fe_restore_fp_state(fp_state)
-    if failed[0]:
-        raise MemoryError("fastem: cannot allocate the per-thread scoring "
-                          "buffers; use a smaller chunk_size")
+    out.ll = &out_ll[0] if out_ll.shape[0] > 0 else NULL
+    out.resp = &out_resp[0, 0] if out_resp.shape[0] > 0 else NULL
+    out.labels = &out_labels[0] if out_labels.shape[0] > 0 else NULL
+    _prepare(&p, &ws, X, loc, prec, center, log_const, NULL, cov_type, chunk_size,
+             n_threads, 0)
+    with nogil:
+        _run_chunks(X, &p, ct, chunk_size, &ws, 0, &out)
+        _workspace_free(&ws)
 
 
 def exp_log(const floating[::1] x, floating[::1] out_exp, floating[::1] out_log):

@@ -2,12 +2,41 @@
 (hard-assignment EM), chunked and parallel like the EM kernels.
 
 Centers and all accumulations are float64; rows may be float32 or float64.
+The reduction is the EM pass's: every thread sums its chunks (each chunk
+summed on its own first) into its row of one calloc'd block, allocated and
+checked before the parallel region; the rows are handed to the caller, who
+adds them in thread order.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
+
+# tests set this to check that a failed allocation raises MemoryError
+cdef bint _refuse_allocations = False
+
+
+def _set_refuse_allocations(bint refuse):
+    """Make the kernels' allocations fail (for testing their error path)."""
+    global _refuse_allocations
+    _refuse_allocations = refuse
+
+
+cdef inline Py_ssize_t _row_stride(Py_ssize_t S) noexcept nogil:
+    # a whole number of cache lines per row: threads never share one
+    return (S + 7) // 8 * 8
+
+
+cdef double* _thread_rows(int n_threads, Py_ssize_t S) except NULL:
+    """Zeroed (2 n_threads, _row_stride(S)) block: each thread's sums, then
+    each thread's sums of one chunk."""
+    cdef double* rows = NULL
+    if not _refuse_allocations:
+        rows = <double*> calloc(2 * n_threads * _row_stride(S), sizeof(double))
+    if rows == NULL:
+        raise MemoryError(f"fastem: cannot allocate the k-means sums of {n_threads} threads")
+    return rows
 
 
 cdef inline double _sqdist(const floating[:, :] X, Py_ssize_t i,
@@ -33,22 +62,23 @@ def lloyd_pass(
     ``thread_sums``; the caller adds the rows in order.
     """
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = centers.shape[0]
-    cdef Py_ssize_t S = thread_sums.shape[1]
+    cdef Py_ssize_t S = thread_sums.shape[1], S8 = _row_stride(S)
     cdef int n_threads = <int> thread_sums.shape[0]
     cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
     cdef bint want_labels = labels.shape[0] > 0
-    cdef Py_ssize_t ch, i, j, k, s, best, start, stop
+    cdef Py_ssize_t ch, i, j, k, s, t, best, start, stop
     cdef double dist, best_dist
+    cdef double* rows
     cdef double* acc
     cdef double* local
 
     thread_sums[:, :] = 0.0
     if N == 0:
         return
+    rows = _thread_rows(n_threads, S)
     with nogil, parallel(num_threads=n_threads):
-        acc = <double*> malloc(S * sizeof(double))
-        local = <double*> malloc(S * sizeof(double))
-        memset(acc, 0, S * sizeof(double))
+        acc = rows + threadid() * S8
+        local = rows + (n_threads + threadid()) * S8
         for ch in prange(n_chunks, schedule="static"):
             start = ch * chunk_size
             stop = min(start + chunk_size, N)
@@ -69,9 +99,10 @@ def lloyd_pass(
                     labels[i] = best
             for s in range(S):
                 acc[s] += local[s]
-        memcpy(&thread_sums[threadid(), 0], acc, S * sizeof(double))
-        free(acc)
-        free(local)
+    with nogil:
+        for t in range(n_threads):
+            memcpy(&thread_sums[t, 0], rows + t * S8, S * sizeof(double))
+    free(rows)
 
 
 def update_closest(
@@ -103,20 +134,22 @@ def candidate_potentials(
 ):
     """Potential of each candidate: sum_i min(closest[i], |x_i - c_t|^2)."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], T = candidates.shape[0]
+    cdef Py_ssize_t T8 = _row_stride(T)
     cdef int n_threads = <int> thread_pot.shape[0]
     cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
     cdef Py_ssize_t ch, i, t
     cdef double dist
+    cdef double* rows
     cdef double* acc
     cdef double* local
 
     thread_pot[:, :] = 0.0
     if N == 0:
         return
+    rows = _thread_rows(n_threads, T)
     with nogil, parallel(num_threads=n_threads):
-        acc = <double*> malloc(T * sizeof(double))
-        local = <double*> malloc(T * sizeof(double))
-        memset(acc, 0, T * sizeof(double))
+        acc = rows + threadid() * T8
+        local = rows + (n_threads + threadid()) * T8
         for ch in prange(n_chunks, schedule="static"):
             memset(local, 0, T * sizeof(double))
             for i in range(ch * chunk_size, min((ch + 1) * chunk_size, N)):
@@ -125,6 +158,7 @@ def candidate_potentials(
                     local[t] += dist if dist < closest[i] else closest[i]
             for t in range(T):
                 acc[t] += local[t]
-        memcpy(&thread_pot[threadid(), 0], acc, T * sizeof(double))
-        free(acc)
-        free(local)
+    with nogil:
+        for t in range(n_threads):
+            memcpy(&thread_pot[t, 0], rows + t * T8, T * sizeof(double))
+    free(rows)

@@ -1,6 +1,6 @@
 """Ask how fastem's kernels were built and how many threads a call will use."""
+import numbers
 import os
-
 
 
 def openmp_enabled():
@@ -14,12 +14,14 @@ def effective_n_threads(n_threads=None):
     None means all the threads OpenMP offers (which honours OMP_NUM_THREADS,
     and otherwise is the number of CPUs this process may run on); a positive
     int asks for that many; a negative one counts back from the maximum as in
-    joblib (-1 = all, -2 = all but one). Without OpenMP the answer is 1.
+    joblib (-1 = all, -2 = all but one). Any integral type counts as an int
+    (NumPy's included), bool does not. Without OpenMP the answer is 1.
     """
-    if n_threads is not None and (
-        not isinstance(n_threads, (int,)) or isinstance(n_threads, bool) or n_threads == 0
-    ):
-        raise ValueError(f"n_threads must be None or a non-zero int, got {n_threads!r}")
+    if n_threads is not None:
+        if (not isinstance(n_threads, numbers.Integral) or isinstance(n_threads, bool)
+                or n_threads == 0):
+            raise ValueError(f"n_threads must be None or a non-zero int, got {n_threads!r}")
+        n_threads = int(n_threads)
     if not FASTEM_OPENMP:
         return 1
     max_threads = omp_get_max_threads()

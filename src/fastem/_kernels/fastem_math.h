@@ -44,8 +44,7 @@ static inline double fe_exp(double x)
     /* the series as its even and odd halves in r^2, two chains of six
      * multiply-adds instead of one of thirteen: a loop of exps is bound
      * by that latency, not by the multiply-add ports, on CPUs whose
-     * out-of-order window holds too few iterations to hide it (Zen 3:
-     * 1.04-1.06 against 1.16-1.19 ns per value) */
+     * out-of-order window holds too few iterations to hide it */
     double r2 = r * r;
     double e = 1.0 / 479001600.0;
     e = e * r2 + 1.0 / 3628800.0;
@@ -74,12 +73,15 @@ static inline double fe_exp(double x)
 
 static inline float fe_expf(float x)
 {
-    /* as fe_exp, degree 7 (truncation < 3e-8 relative); 0 below -87.3;
-     * for x <= 88 */
+    /* as fe_exp, degree 7 (truncation < 3e-8 relative); 0 below -87.3,
+     * inf from 88.4 up (k = 128 scales by 2^128), NaN for NaN */
     const float lo = -87.33654f;
     float xc = x < lo ? lo : x;
     float k = __builtin_floorf(xc * 1.44269504f + 0.5f);
-    float r = __builtin_fmaf(k, 2.12194440e-4f, __builtin_fmaf(k, -0.693359375f, xc));
+    /* k >= -126 after the lower clamp; capping it (NaN included: the
+     * comparison is false) keeps the conversion to int defined */
+    float kc = k <= 128.0f ? k : 128.0f;
+    float r = __builtin_fmaf(kc, 2.12194440e-4f, __builtin_fmaf(kc, -0.693359375f, xc));
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -88,7 +90,8 @@ static inline float fe_expf(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)k + 127) << 23;
+    /* the biased exponent is in [1, 255]: shifted as unsigned */
+    uint32_t bits = (uint32_t)((int32_t)kc + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return x < lo ? 0.0f : p * scale;
@@ -136,9 +139,9 @@ static inline double fe_log(double x)
 static inline float fe_logf(float x)
 {
     /* as fe_log, series to t^9 (< 2e-9) */
-    int32_t bits;
+    uint32_t bits;
     memcpy(&bits, &x, sizeof bits);
-    int32_t e = ((bits >> 23) & 0xFF) - 127;
+    int32_t e = (int32_t)((bits >> 23) & 0xFF) - 127;
     bits = (bits & 0x007FFFFF) | 0x3F800000;
     float m;
     memcpy(&m, &bits, sizeof m);

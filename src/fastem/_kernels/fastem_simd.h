@@ -1,4 +1,5 @@
-/* Register-blocked inner kernels of the full-covariance pass, written with
+/* Register-blocked inner kernels of the EM passes (transpose, triangular
+ * products, distances, weighted sums and scatters, lane sums), written with
  * the compiler's vector extensions (GCC and Clang).
  *
  * The same loops written as scalar code in Cython are vectorised by GCC,
@@ -27,12 +28,9 @@
 #define FE_GRAM_ROWS 4
 #elif defined(__AVX__)
 /* 2 vectors x 4 coordinates = 8 accumulators, with the broadcasts of U
- * held in registers (FE_PIN_BROADCAST): on Zen 3 the triangular product
- * of a W4 chunk (D = 64) took 2650-2770 cycles per row against 2890-3510
- * for 4 vectors x 2 coordinates, and of a W1 chunk (D = 16) 345-356
- * against 351-391 (emulated pass, both layouts alternating in one
- * process). Without the pinned broadcasts the 2 x 4 layout was faster or
- * slower than 4 x 2 depending on -fwrapv (which Python's flags add). */
+ * held in registers (FE_PIN_BROADCAST): measured faster than 4 x 2 on
+ * AVX2 (see the performance log); without the pinned broadcasts neither
+ * layout won consistently. */
 #define FE_VBYTES 32
 #define FE_TRI_TILE_D 8
 #define FE_TRI_COORDS_D 4
@@ -78,8 +76,8 @@ typedef float fe_vf __attribute__((vector_size(FE_VBYTES), aligned(4), may_alias
 
 /* Lane sums of n vectors (n a power of two, at least the lane count L):
  * out[i] = sum of the lanes of v[i]; v is overwritten. A lane-by-lane sum
- * costs L - 1 scalar additions per vector, which for the scatter's 16
- * accumulators per 4 x 4 block and chunk was 40 % of its time in float32.
+ * costs L - 1 scalar additions per vector, a large share of the scatter's
+ * time (16 accumulators per 4 x 4 block and chunk), above all in float32.
  * Instead vectors are merged in pairs: each vector holds G = L / s groups
  * of s lanes, every group partial sums of one v[i]; adding the first
  * halves of the groups of a and b (a's groups first) to their second
@@ -154,8 +152,8 @@ FE_DEFINE_HSUM(fe_hsum_d, double, fe_vd, fe_md, FE_LANES_D)
 FE_DEFINE_HSUM(fe_hsum_f, float, fe_vf, fe_mf, FE_LANES_F)
 
 /* xt[j * ld + i] = x[i * D + j] for i < n, j < D: rows to feature-major.
- * Element by element this was a fifth of the W2 pass (D = 64). Blocks of
- * L rows x L features are loaded as L row vectors and transposed in
+ * Element by element this is a large share of a pass with many features.
+ * Blocks of L rows x L features are loaded as L row vectors and transposed in
  * registers by log2 L rounds of butterflies: in the round for distance s,
  * rows r and r + s (r / s even) exchange their odd blocks of s lanes with
  * the other's even ones. What is left over (rows past the last whole
@@ -248,8 +246,7 @@ FE_DEFINE_GRAM4(fe_gram4_plain_f, float, fe_vf, fe_hsum_f, 0)
 
 /* w[n] = r[n] (x[n] - c) for n < P, returning the sum of w. The sum runs
  * in A independent vector chains: with one, every vector waits for the
- * previous add (the AVX2 build spent a tenth of the W1 pass on that
- * latency). A L divides 32, so that P, a multiple of 32, is whole rounds. */
+ * previous add (a visible share of the pass on AVX2). A L divides 32, so that P, a multiple of 32, is whole rounds. */
 #define FE_DEFINE_WDIFF(NAME, T, V)                                            \
 static inline T NAME(const T *r, const T *x, T c, ptrdiff_t P, T *w)           \
 {                                                                              \
@@ -421,8 +418,8 @@ static inline void NAME(const T *xt, ptrdiff_t P, ptrdiff_t ld, ptrdiff_t D,   \
         ONE(xt, P, ld, D, c, p, k, q);                                         \
 }
 
-FE_DEFINE_DIAG_ALL(fe_diag_sqdist_d, double, fe_diag_block_d, fe_diag_one_d)
-FE_DEFINE_DIAG_ALL(fe_diag_sqdist_f, float, fe_diag_block_f, fe_diag_one_f)
+FE_DEFINE_DIAG_ALL(fe_sqdist_d, double, fe_diag_block_d, fe_diag_one_d)
+FE_DEFINE_DIAG_ALL(fe_sqdist_f, float, fe_diag_block_f, fe_diag_one_f)
 
 /* Flush denormal results to zero and read denormal inputs as zero in this
  * thread (x86 MXCSR FTZ and DAZ), returning the previous state. */
