@@ -43,7 +43,8 @@ def test_kernels_match_plain_loops_at_each_vector_width(width, compiler_name, tm
     # checker are vectorised as the kernels' are
     build = subprocess.run(
         [compiler, "-O3", "-fno-math-errno", "-fno-trapping-math",
-         "-fassociative-math", "-fno-signed-zeros", *flags, f"-I{KERNELS}", str(HERE / "simd_widths.c"),
+         "-fassociative-math", "-fno-signed-zeros", *flags, f"-I{KERNELS}",
+         str(HERE / "simd_widths.c"),
          "-o", str(exe), "-lm"],
         capture_output=True, text=True)
     if build.returncode != 0 and "unrecognized" in build.stderr:
