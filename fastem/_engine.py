@@ -12,18 +12,10 @@ from fastem._kernels._openmp import effective_n_threads
 from fastem._sources import as_source, kernel_threads
 
 # A thread works on a chunk of B rows in buffers of B values per row: the
-# chunk transposed (D rows), the (K) log-probabilities, and per covariance
-# type the weighted differences of the scatter (full: D more) or the
-# differences and their products (tied: 2 D more). The rule budgets
-# B * rows * 8 bytes ~ 256 KiB, well inside the per-core L2 (1-2 MiB here).
-# Measured with 2 threads (fused pass): W1 (1e6 x 16, K=16, full) 256..2048
-# rows and W4 (2e5 x 64, K=10, full) 128..1024 are within this machine's
-# noise. Diag and spherical also keep the differences and their squares
-# (2 D more), but ran 4-5 % faster with the budget counting the chunk
-# alone: W2 (1e6 x 64, K=32, diag) at 320 rows against 128 (fewer
-# per-chunk sums; ~570 KiB of buffers). The chunk is whole 32-row tiles:
-# the kernels pad a chunk to a multiple of 32 rows, and W4's unrounded 162
-# rows (padded to 192) cost 16 %.
+# chunk transposed (D rows), the (K) log-probabilities, and what its
+# covariance type adds (CovarianceType.chunk_extra_rows x D). B x rows x 8
+# bytes ~ 256 KiB keeps them in the per-core L2; B is whole 32-row tiles, as
+# the kernels pad a chunk to them (measurements: docs/performance.md).
 _CHUNK_BYTES = 256 * 1024
 _MIN_CHUNK, _MAX_CHUNK = 64, 8192
 
