@@ -1,6 +1,6 @@
 import pytest
 
-from fastem import _bench
+import fastem.bench
 
 _ROOFLINE = pytest.StashKey[dict]()
 
@@ -19,7 +19,7 @@ def benchmarks_disabled(request):
 @pytest.fixture(scope="session")
 def roofline(request, benchmarks_disabled):
     """This machine's dgemm/sgemm rate, read bandwidth and exp rate."""
-    roof = _bench.measure_roofline(quick=benchmarks_disabled)
+    roof = fastem.bench.measure_roofline(quick=benchmarks_disabled)
     request.config.stash[_ROOFLINE] = roof
     return roof
 
@@ -27,7 +27,7 @@ def roofline(request, benchmarks_disabled):
 def pytest_benchmark_update_machine_info(config, machine_info):
     # pytest-benchmark records the CPU and Python; timings here depend as
     # much on thread counts, OpenMP and which BLAS kernels scikit-learn runs.
-    machine_info["fastem"] = _bench.machine_info()
+    machine_info["fastem"] = fastem.bench.machine_info()
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

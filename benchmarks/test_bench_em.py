@@ -1,7 +1,7 @@
 """EM benchmarks: fastem against scikit-learn (and daal4py where installed)
 on the same data, from the same initial parameters, for the same fixed
 number of iterations. Workloads, timing method and roofline live in
-``fastem._bench``; docs/performance.md explains them.
+``fastem.bench``; docs/performance.md explains them.
 
 Timing run (full-size data; about half an hour, most of it scikit-learn)::
 
@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from fastem import _bench
+from fastem import bench
 
 pytestmark = pytest.mark.filterwarnings(
     # tol=0 makes non-convergence the point, not a problem
@@ -52,44 +52,44 @@ def _median_seconds(fn, arg, rounds):
     return float(np.median(times))
 
 
-@pytest.fixture(scope="module", params=list(_bench.WORKLOADS.values()),
-                ids=list(_bench.WORKLOADS))
+@pytest.fixture(scope="module", params=list(bench.WORKLOADS.values()),
+                ids=list(bench.WORKLOADS))
 def problem(request, benchmarks_disabled):
     # Module scope with parameters: pytest runs all tests of one workload
     # together and drops its data before generating the next.
     workload = request.param
     if benchmarks_disabled:
         workload = workload.quick()
-    return _bench.make_problem(workload)
+    return bench.make_problem(workload)
 
 
 @pytest.fixture(scope="module")
 def reference_lower_bounds(problem):
     w = problem.workload
-    with _bench.library_threads("sklearn", w.n_threads):
-        model = _bench.make_fitter("sklearn", problem)(w.max_iter)
-    return _bench.lower_bounds("sklearn", model, w.n_samples)
+    with bench.library_threads("sklearn", w.n_threads):
+        model = bench.make_fitter("sklearn", problem)(w.max_iter)
+    return bench.lower_bounds("sklearn", model, w.n_samples)
 
 
-@pytest.mark.parametrize("library", _bench.LIBRARIES)
+@pytest.mark.parametrize("library", bench.LIBRARIES)
 def test_em_fit(benchmark, problem, reference_lower_bounds, library,
                 benchmarks_disabled, roofline):
     w = problem.workload
     if library == "daal4py":
-        reason = _bench.daal4py_unavailable(w)
+        reason = bench.daal4py_unavailable(w)
         if reason is not None:
             pytest.skip(reason)
-    fit = _bench.make_fitter(library, problem)
+    fit = bench.make_fitter(library, problem)
     benchmark.group = f"{w.name} {w.title}: {w.shape_label()}"
     benchmark.extra_info.update(library=library, workload=w.to_dict(),
                                 threads=w.threads, per="EM iteration (marginal)")
 
-    with _bench.library_threads(library, w.n_threads):
+    with bench.library_threads(library, w.n_threads):
         if benchmarks_disabled:
             model = benchmark.pedantic(fit, args=(w.max_iter,), rounds=1, iterations=1)
         else:
-            time.sleep(_bench.SETTLE_SECONDS)
-            fit(1)  # thread pools and heap, see _bench.time_workload
+            time.sleep(bench.SETTLE_SECONDS)
+            fit(1)  # thread pools and heap, see fastem.bench.timing
             start = time.perf_counter()
             fit(w.max_iter)
             rounds = _rounds_for(time.perf_counter() - start)
@@ -97,34 +97,34 @@ def test_em_fit(benchmark, problem, reference_lower_bounds, library,
                                        iterations=1)
             one_iteration = _median_seconds(fit, 1, rounds)
             seconds = (benchmark.stats.stats.median - one_iteration) / (w.max_iter - 1)
-            ideal = _bench.ideal_time(w, roofline)
+            ideal = bench.ideal_time(w, roofline)
             benchmark.extra_info.update(
                 seconds=seconds, fit_1_median_s=one_iteration,
                 ideal_seconds=ideal["seconds"], limit=ideal["limit"],
                 multiple_of_ideal=seconds / ideal["seconds"],
             )
 
-    lower_bounds = _bench.lower_bounds(library, model, w.n_samples)
+    lower_bounds = bench.lower_bounds(library, model, w.n_samples)
     if library == "daal4py":
         # daal4py reports the final lower bound only, and adds no reg_covar.
         np.testing.assert_allclose(lower_bounds[-1], reference_lower_bounds[-1],
-                                   rtol=_bench.DAAL4PY_RTOL, atol=0)
+                                   rtol=bench.DAAL4PY_RTOL, atol=0)
     else:
         assert lower_bounds.shape == (w.max_iter,)
         np.testing.assert_allclose(lower_bounds, reference_lower_bounds,
-                                   rtol=_bench.RTOL[w.dtype], atol=0)
+                                   rtol=bench.RTOL[w.dtype], atol=0)
 
 
 @pytest.fixture(scope="module")
 def fitted_w1(benchmarks_disabled):
-    w = _bench.WORKLOADS["W1"]
+    w = bench.WORKLOADS["W1"]
     if benchmarks_disabled:
         w = w.quick()
-    problem = _bench.make_problem(w)
+    problem = bench.make_problem(w)
     models = {}
     for library in ("fastem", "sklearn"):
-        with _bench.library_threads(library, w.n_threads):
-            models[library] = _bench.make_fitter(library, problem)(w.max_iter)
+        with bench.library_threads(library, w.n_threads):
+            models[library] = bench.make_fitter(library, problem)(w.max_iter)
     return problem, models
 
 
@@ -136,10 +136,10 @@ def test_scoring(benchmark, fitted_w1, method, library, benchmarks_disabled):
     call = getattr(models[library], method)
     benchmark.group = f"W1 {method}: {w.n_samples:,} rows"
     benchmark.extra_info.update(library=library, per="call")
-    with _bench.library_threads(library, w.n_threads):
+    with bench.library_threads(library, w.n_threads):
         rounds = 1
         if not benchmarks_disabled:
-            time.sleep(_bench.SETTLE_SECONDS)
+            time.sleep(bench.SETTLE_SECONDS)
             start = time.perf_counter()
             call(problem.X)
             rounds = _rounds_for(time.perf_counter() - start)
@@ -157,20 +157,20 @@ def test_scoring(benchmark, fitted_w1, method, library, benchmarks_disabled):
 
 
 def test_roofline_and_ideal(roofline):
-    rates = _bench.roofline_rates(roofline, roofline["threads"])
+    rates = bench.roofline_rates(roofline, roofline["threads"])
     assert all(rate > 0 and math.isfinite(rate) for rate in rates.values()), rates
-    for w in _bench.WORKLOADS.values():
-        ideal = _bench.ideal_time(w, roofline)
+    for w in bench.WORKLOADS.values():
+        ideal = bench.ideal_time(w, roofline)
         assert ideal["seconds"] > 0
         assert ideal["limit"] in ("flops", "bandwidth", "exp")
     # W3 is 2 x 10^7 exps against 8 x 10^7 flops: exp-bound on any CPU.
-    assert _bench.ideal_time(_bench.WORKLOADS["W3"], roofline)["limit"] == "exp"
+    assert bench.ideal_time(bench.WORKLOADS["W3"], roofline)["limit"] == "exp"
 
 
 def test_fit_peak_memory(fitted_w1, benchmarks_disabled):
     problem, _ = fitted_w1
-    memory = _bench.measure_memory(problem)
-    for library in _bench.libraries_for(problem.workload):
+    memory = bench.measure_memory(problem)
+    for library in bench.libraries_for(problem.workload):
         entry = memory["libraries"][library]
         assert "error" not in entry, entry
         assert entry["extra_bytes"] >= 0

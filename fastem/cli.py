@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 import fastem
-from fastem import _bench
+from fastem import bench
 from fastem.datasets import FAITHFUL_COLUMNS, load_faithful
 
 # Errors a user can cause and fix (bad values, unreadable or unwritable
@@ -66,12 +66,12 @@ _nonnegative_float = _number(float, lambda v: v >= 0, ">= 0")
 
 def _workload_names(text):
     names = [name.strip() for name in text.split(",") if name.strip()]
-    known = {name.lower() for name in _bench.WORKLOADS}
+    known = {name.lower() for name in bench.WORKLOADS}
     unknown = [name for name in names if name.lower() not in known]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
             f"unknown workload(s) {', '.join(unknown) or repr(text)}; "
-            f"choose from {', '.join(_bench.WORKLOADS)}"
+            f"choose from {', '.join(bench.WORKLOADS)}"
         )
     return names
 
@@ -150,7 +150,7 @@ def build_parser():
                       help="random_state of the fits (default: %(default)s)")
     demo.set_defaults(handler=_run_demo)
 
-    bench = commands.add_parser(
+    bench_parser = commands.add_parser(
         "bench", parents=[common],
         help="time EM against scikit-learn (and daal4py); compare with a baseline",
         description=(
@@ -164,33 +164,33 @@ def build_parser():
             "docs/performance.md."
         ),
     )
-    bench.add_argument("--quick", action="store_true",
-                       help="N cut a hundredfold (at least 10,000 rows): checks "
-                            "that everything runs in a few minutes; the times mean little")
-    bench.add_argument("--workloads", metavar="W1,W3,...", type=_workload_names,
-                       help=f"workloads to run (default: all of "
-                            f"{', '.join(_bench.WORKLOADS)})")
-    bench.add_argument("--rounds", metavar="N", type=_positive_int,
-                       help="timing rounds per workload (default: 3, or 5 with --quick)")
-    bench.add_argument("--save", metavar="FILE.json",
-                       help="write the results, machine information and noise "
-                            "figures as JSON")
-    bench.add_argument("--compare", metavar="BASELINE.json",
-                       help="compare each workload's speed-up over scikit-learn "
-                            "with a saved result; exit 1 on a regression")
-    bench.add_argument("--threshold", metavar="AUTO|FRACTION", type=_threshold,
-                       default=None,
-                       help="allowed fall of a speed-up, e.g. 0.2 or 20%% (default: "
-                            "AUTO, derived per workload from the measured "
-                            "round-to-round noise)")
-    bench.add_argument("--no-rerun", action="store_true",
-                       help="with --compare: report a fall beyond the threshold at "
-                            "once instead of running that workload again to "
-                            "confirm it")
-    bench.add_argument("--load", metavar="RESULT.json",
-                       help="report (and --compare) a saved result instead of "
-                            "running the suite")
-    bench.set_defaults(handler=_run_bench)
+    bench_parser.add_argument("--quick", action="store_true",
+                              help="N cut a hundredfold (at least 10,000 rows): checks "
+                                   "that everything runs in a few minutes; the times mean little")
+    bench_parser.add_argument("--workloads", metavar="W1,W3,...", type=_workload_names,
+                              help=f"workloads to run (default: all of "
+                                   f"{', '.join(bench.WORKLOADS)})")
+    bench_parser.add_argument("--rounds", metavar="N", type=_positive_int,
+                              help="timing rounds per workload (default: 3, or 5 with --quick)")
+    bench_parser.add_argument("--save", metavar="FILE.json",
+                              help="write the results, machine information and noise "
+                                   "figures as JSON")
+    bench_parser.add_argument("--compare", metavar="BASELINE.json",
+                              help="compare each workload's speed-up over scikit-learn "
+                                   "with a saved result; exit 1 on a regression")
+    bench_parser.add_argument("--threshold", metavar="AUTO|FRACTION", type=_threshold,
+                              default=None,
+                              help="allowed fall of a speed-up, e.g. 0.2 or 20%% (default: "
+                                   "AUTO, derived per workload from the measured "
+                                   "round-to-round noise)")
+    bench_parser.add_argument("--no-rerun", action="store_true",
+                              help="with --compare: report a fall beyond the threshold at "
+                                   "once instead of running that workload again to "
+                                   "confirm it")
+    bench_parser.add_argument("--load", metavar="RESULT.json",
+                              help="report (and --compare) a saved result instead of "
+                                   "running the suite")
+    bench_parser.set_defaults(handler=_run_bench)
 
     fit = commands.add_parser(
         "fit", parents=[common],
@@ -523,7 +523,7 @@ def _progress(line):
 
 def _run_bench(args):
     # Read the baseline first: a bad path should not cost a full run.
-    baseline = _bench.load_result(args.compare) if args.compare else None
+    baseline = bench.load_result(args.compare) if args.compare else None
     if args.load:
         given = [flag for flag, value in (("--quick", args.quick),
                                           ("--workloads", args.workloads),
@@ -533,7 +533,7 @@ def _run_bench(args):
         if given:
             raise ValueError(f"{', '.join(given)} apply to a new run, not to "
                              f"--load {args.load}")
-        result = _bench.load_result(args.load)
+        result = bench.load_result(args.load)
     else:
         if baseline is not None and bool(baseline.get("quick")) != args.quick:
             raise ValueError(
@@ -541,14 +541,14 @@ def _run_bench(args):
                 f"run; compare it with a run of the same mode "
                 f"({'add' if baseline.get('quick') else 'drop'} --quick)"
             )
-        result = _bench.run_suite(args.workloads, quick=args.quick, rounds=args.rounds,
-                                  progress=_progress)
+        result = bench.run_suite(args.workloads, quick=args.quick, rounds=args.rounds,
+                                 progress=_progress)
         if baseline is not None and not args.no_rerun:
-            _bench.rerun_regressed(result, baseline, args.threshold, _progress)
+            bench.rerun_regressed(result, baseline, args.threshold, _progress)
         if args.save:
-            _bench.save_result(result, args.save)
+            bench.save_result(result, args.save)
 
-    print(_bench.format_result(result))
+    print(bench.format_result(result))
     status = 0
     wrong = [name for name, entry in result["workloads"].items()
              if not entry["agreement"]["fastem_ok"]]
@@ -557,12 +557,12 @@ def _run_bench(args):
               file=sys.stderr)
         status = 1
     if baseline is not None:
-        rows, failed = _bench.compare(result, baseline, args.threshold)
+        rows, failed = bench.compare(result, baseline, args.threshold)
         print()
-        print(_bench.format_comparison(rows, args.compare, baseline))
-        for difference in _bench.machine_differences(result, baseline):
+        print(bench.format_comparison(rows, args.compare, baseline))
+        for difference in bench.machine_differences(result, baseline):
             print(f"note: machine differs from the baseline's: {difference}")
-        regressed = _bench.regressed(rows)
+        regressed = bench.regressed(rows)
         if regressed:
             print(f"fastem: speed-up over scikit-learn fell beyond the threshold on "
                   f"{', '.join(regressed)}", file=sys.stderr)

@@ -7,7 +7,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from clitools import run_fastem as run
-from fastem import _bench, cli
+from fastem import bench, cli
 
 
 def doctor(source, destination, factor=None, **changes):
@@ -36,7 +36,7 @@ def test_bench_runs_and_saves(saved):
     assert "Traceback" not in result.stderr
     assert f"results saved to {out}" in result.stdout
     data = json.loads(out.read_text())
-    assert data["schema"] == _bench.SCHEMA
+    assert data["schema"] == bench.SCHEMA
     assert data["quick"] is True
     assert list(data["workloads"]) == ["W5"]
 
@@ -103,28 +103,28 @@ def test_live_run_against_inflated_baseline_fails(saved, tmp_path):
 
 def test_a_fall_not_seen_again_is_not_a_regression(saved):
     _, out = saved
-    baseline = _bench.load_result(out)
-    first = _bench.load_result(out)
+    baseline = bench.load_result(out)
+    first = bench.load_result(out)
     first["workloads"]["W5"]["speedup_vs_sklearn"] /= 10.0
-    rows, failed = _bench.compare(first, baseline)
-    assert failed and _bench.regressed(rows) == ["W5"]
+    rows, failed = bench.compare(first, baseline)
+    assert failed and bench.regressed(rows) == ["W5"]
 
-    _bench.merge_rerun(first, {"workloads": {"W5": _bench.load_result(out)["workloads"]["W5"]},
-                               "elapsed_s": 1.0})
-    rows, failed = _bench.compare(first, baseline)
+    bench.merge_rerun(first, {"workloads": {"W5": bench.load_result(out)["workloads"]["W5"]},
+                              "elapsed_s": 1.0})
+    rows, failed = bench.compare(first, baseline)
     assert not failed
     (row,) = rows
     assert row["status"] == "ok (re-run)"
     assert row["change"] == pytest.approx(0.0)
     assert row["first_change"] == pytest.approx(-0.9)
     assert "W5: run again after a first attempt at -90.0%" in \
-        _bench.format_comparison(rows, out, baseline)
+        bench.format_comparison(rows, out, baseline)
 
     # falling twice is a regression
-    again = _bench.load_result(out)
+    again = bench.load_result(out)
     again["workloads"]["W5"]["speedup_vs_sklearn"] /= 10.0
-    _bench.merge_rerun(first, again)
-    rows, failed = _bench.compare(first, baseline)
+    bench.merge_rerun(first, again)
+    rows, failed = bench.compare(first, baseline)
     assert failed and rows[0]["status"] == "REGRESSED"
 
 
@@ -185,35 +185,35 @@ def test_machine_differences_name_the_cpu_generation(saved):
     _, out = saved
     data = json.loads(out.read_text())
     other = json.loads(out.read_text())
-    assert _bench.machine_differences(data, other) == []
+    assert bench.machine_differences(data, other) == []
     other["machine"]["cpu_family_model"] = "family 99 model 1"
-    diffs = _bench.machine_differences(data, other)
+    diffs = bench.machine_differences(data, other)
     assert len(diffs) == 1 and "family 99 model 1" in diffs[0]
     other["machine"].pop("cpu_family_model")
-    assert _bench.machine_differences(data, other) == []
+    assert bench.machine_differences(data, other) == []
 
 
 def test_threshold_rule():
     quiet = {"speedup_noise": 0.01}
     noisy = {"speedup_noise": 0.3}
     very_noisy = {"speedup_noise": 5.0}
-    assert _bench.auto_threshold(quiet, quiet) == _bench.THRESHOLD_FLOOR
-    assert _bench.auto_threshold(quiet, noisy) == pytest.approx(_bench.THRESHOLD_K * 0.3)
-    assert _bench.auto_threshold(very_noisy, quiet) == _bench.THRESHOLD_CAP
+    assert bench.auto_threshold(quiet, quiet) == bench.THRESHOLD_FLOOR
+    assert bench.auto_threshold(quiet, noisy) == pytest.approx(bench.THRESHOLD_K * 0.3)
+    assert bench.auto_threshold(very_noisy, quiet) == bench.THRESHOLD_CAP
 
 
 def test_pass_scaling_times_the_pass_on_one_and_all_threads():
-    w = _bench.select_workloads(["W1"], quick=True)[0]
-    problem = _bench.make_problem(w)
-    model = _bench.make_estimator("fastem", problem, max_iter=1)
+    w = bench.select_workloads(["W1"], quick=True)[0]
+    problem = bench.make_problem(w)
+    model = bench.make_estimator("fastem", problem, max_iter=1)
     with pytest.warns(ConvergenceWarning):
         model.fit(problem.X)
-    out = _bench.time_pass_scaling(problem, {"fastem": model}, repeats=2)
+    out = bench.time_pass_scaling(problem, {"fastem": model}, repeats=2)
     assert out["threads"] == w.threads and out["repeats"] == 2
     assert out["one_thread_s"] > 0 and out["all_threads_s"] > 0
     assert out["speedup"] == pytest.approx(out["one_thread_s"] / out["all_threads_s"])
-    derived = _bench._derived({"W1": {"libraries": {"fastem": {"s_per_iter": 1.0}},
-                                      "threads": w.threads, "pass_scaling": out}})
+    derived = bench.scaling.derived({"W1": {"libraries": {"fastem": {"s_per_iter": 1.0}},
+                                            "threads": w.threads, "pass_scaling": out}})
     assert [v for k, v in derived.items() if "pass alone" in k] == [out["speedup"]]
 
 
