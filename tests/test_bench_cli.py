@@ -8,6 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from clitools import run_fastem as run
 from fastem import bench, cli
+from fastem.bench import libraries
 
 
 def doctor(source, destination, factor=None, **changes):
@@ -221,3 +222,31 @@ def test_load_refuses_run_options(saved, capsys):
     _, out = saved
     assert cli.main(["bench", "--load", str(out), "--no-rerun"]) == 1
     assert "--no-rerun apply to a new run" in capsys.readouterr().err
+
+
+def test_a_peer_library_is_one_adapter(saved, monkeypatch):
+    # scikit-learn registered again under another name stands in for a new peer:
+    # registering it is all it takes to be timed, checked and reported
+    class Twin(libraries.ScikitLearn):
+        name = "twin"
+
+    monkeypatch.setitem(libraries.ADAPTERS, "twin", Twin())
+    w = bench.select_workloads(["W5"], quick=True)[0]
+    entry = bench.time_workload(bench.make_problem(w), rounds=1)
+    assert set(entry.pop("models")) >= {"fastem", "sklearn", "twin"}
+    assert entry["libraries"]["twin"]["s_per_iter"] > 0
+    assert entry["speedup_vs_twin"] > 0 and entry["twin_note"] is None
+    assert "twin_max_rel_diff" in entry["agreement"] and entry["agreement"]["twin_ok"]
+
+    _, out = saved
+    result = bench.load_result(out)
+    result["workloads"]["W5"] = entry
+    report = bench.format_result(result)
+    assert "twin s/it" in report and "vs twin = twin s/it / fastem s/it;" in report
+
+
+def test_a_workload_is_one_entry(monkeypatch):
+    extra = bench.Workload("W9", "tiny", 500, 3, 2, "diag")
+    monkeypatch.setitem(bench.WORKLOADS, "W9", extra)
+    assert bench.select_workloads(["w9"]) == [extra]
+    assert cli.build_parser().parse_args(["bench", "--workloads", "W9"]).workloads == ["W9"]

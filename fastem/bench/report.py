@@ -2,7 +2,7 @@
 baseline."""
 import math
 
-from fastem.bench.libraries import PEERS
+from fastem.bench.libraries import peers
 from fastem.bench.roofline import roofline_rates
 
 
@@ -33,7 +33,7 @@ def _table(header, rows, align):
 def _workload_table(result):
     header = ["workload", "kind", "N x D, K, cov", "fastem s/it", "sklearn s/it", "speed-up"]
     align = ["<", "<", "<", ">", ">", ">"]
-    for peer in PEERS:
+    for peer in peers():
         header += [f"{peer} s/it", f"vs {peer}"]
         align += [">", ">"]
     header += ["x ideal", "limit", "noise", "agrees"]
@@ -53,7 +53,7 @@ def _workload_table(result):
             _seconds(libs["sklearn"]["s_per_iter"]),
             _times(e["speedup_vs_sklearn"]),
         ]
-        for peer in PEERS:
+        for peer in peers():
             theirs = libs.get(peer)
             row += [_seconds(theirs["s_per_iter"]) if theirs else "n/a",
                     _times(e.get(f"speedup_vs_{peer}")) if theirs else "n/a"]
@@ -68,11 +68,11 @@ def _workload_table(result):
         rows.append(row)
     lines = [_table(header, rows, align)]
     legend = ["speed-up = sklearn s/it / fastem s/it (median of per-round ratios)"]
-    legend += [f"vs {peer} = {peer} s/it / fastem s/it" for peer in PEERS]
+    legend += [f"vs {peer} = {peer} s/it / fastem s/it" for peer in peers()]
     lines.append("; ".join(legend) + ";")
     lines.append("x ideal = fastem s/it / this machine's ideal s/it; noise = interquartile "
                  "range / median of the per-round speed-ups.")
-    for peer in PEERS:
+    for peer in peers():
         notes = sorted({e[f"{peer}_note"] for e in result["workloads"].values()
                         if e.get(f"{peer}_note")})
         lines.extend(f"{peer} n/a: {note}" for note in notes)

@@ -18,12 +18,12 @@ from sklearn.exceptions import ConvergenceWarning
 
 from fastem.bench.libraries import (
     ADAPTERS,
-    PEERS,
     check_agreement,
     libraries_for,
     library_threads,
     lower_bounds,
     make_fitter,
+    peers,
 )
 from fastem.bench.problems import Problem
 from fastem.bench.roofline import ideal_time
@@ -146,7 +146,7 @@ def time_workload(problem: Problem, rounds: int, roofline: dict | None = None,
         "speedup_rounds": ratios,
         "speedup_noise": relative_iqr(ratios),
     }
-    for peer in PEERS:
+    for peer in peers():
         result[f"speedup_vs_{peer}"] = None
         result[f"{peer}_note"] = ADAPTERS[peer].unavailable(w)
     for lib in libraries:
@@ -158,7 +158,7 @@ def time_workload(problem: Problem, rounds: int, roofline: dict | None = None,
             "repeats_per_timing": repeats[lib],
             "final_lower_bound": float(lower_bounds(lib, models[lib], n)[-1]),
         }
-    for peer in PEERS:
+    for peer in peers():
         if peer in libraries:
             peer_ratios = [ratio(p, f) for p, f in zip(per_iter[peer], per_iter["fastem"])]
             result[f"speedup_vs_{peer}"] = median(peer_ratios)
