@@ -15,7 +15,7 @@ from fastem._sources import as_source, kernel_threads
 # chunk transposed (D rows), the (K) log-probabilities, and what its
 # covariance type adds (CovarianceType.chunk_extra_rows x D). B x rows x 8
 # bytes ~ 256 KiB keeps them in the per-core L2; B is whole 32-row tiles, as
-# the kernels pad a chunk to them (measurements: docs/performance.md).
+# the kernels pad a chunk to them (measurements: docs/performance-log.md).
 _CHUNK_BYTES = 256 * 1024
 _MIN_CHUNK, _MAX_CHUNK = 64, 8192
 
