@@ -173,15 +173,22 @@ def test_tasks_running_together_share_the_workers_threads(monkeypatch):
 
     def recording_em_pass(*args):
         used.append(args[8])  # the kernel's thread count
+        # neither task may finish (and so stop counting as running) before
+        # the other has chosen its threads
+        chosen = _TOGETHER.get("chosen")
+        if chosen is not None:
+            chosen.wait()
         return em_pass(*args)
 
     monkeypatch.setattr(_engine._em, "em_pass", recording_em_pass)
     monkeypatch.setitem(_TOGETHER, "barrier", threading.Barrier(2, timeout=30))
+    monkeypatch.setitem(_TOGETHER, "chosen", threading.Barrier(2, timeout=30))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client, client.as_current():
         data = DaskData(da.from_array(X, chunks=(2000, 3)), [np.float64])
         stats = data.reduce(_stats_when_both_run, gm._engine, kp)
+    _TOGETHER["chosen"] = None
     assert used == [1, 1]
     ref = gm._engine.em_stats(X, kp)
     np.testing.assert_allclose(stats.s2, ref.s2, rtol=1e-10)
