@@ -4,6 +4,7 @@
 multi-threaded Cython kernels that turn each EM iteration into one streaming
 pass over the data.
 """
+from fastem._config import show_config
 from fastem._gaussian_mixture import GaussianMixture
 from fastem._io import load
 from fastem._kernels._openmp import effective_n_threads, openmp_enabled
@@ -22,5 +23,6 @@ __all__ = [
     "load",
     "openmp_enabled",
     "select_model",
+    "show_config",
     "summarize",
 ]
