@@ -1,9 +1,10 @@
 """The register-blocked C kernels at every vector width they are written for.
 
-The extension is built for the machine it runs on, so the suite's other
-tests exercise one width only; this compiles a small C checker of the
-vector-extension kernels for AVX-512, AVX2 and SSE2, with GCC and with Clang
-where they are installed, and runs each build the CPU can run."""
+The suite's other tests run the kernel variant chosen for this CPU
+(tests/test_dispatch.py runs each built variant on a few fits); this
+compiles a small C checker of the vector-extension kernels for AVX-512,
+AVX2 and SSE2, with GCC and with Clang where they are installed, and runs
+each build the CPU can run."""
 import shutil
 import subprocess
 from pathlib import Path

@@ -69,6 +69,7 @@ def machine_info() -> dict:
         "cgroup_cpu_max": cpu_max,
         "fastem_threads": fastem.effective_n_threads(),
         "fastem_openmp": fastem.openmp_enabled(),
+        "fastem_kernels": fastem.show_config(mode="dicts")["kernels"]["variant"],
         "environment": env,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         "threadpools": threadpool_info(),

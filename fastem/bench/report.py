@@ -87,10 +87,13 @@ def format_result(result: dict) -> str:
     lines.append(f"fastem bench, {mode}, {result['iterations']} EM iterations from a fixed "
                  f"init, marginal seconds per iteration, median of {result['rounds']} rounds")
     family = machine.get("cpu_family_model")
+    # results saved before the kernels had variants do not name one
+    kernels = machine.get("fastem_kernels")
     lines.append(f"{machine['cpu_model']}{f' ({family})' if family else ''}, "
                  f"{machine['usable_cpus']} usable CPUs, fastem "
                  f"{machine['fastem_threads']} threads (OpenMP "
-                 f"{'on' if machine['fastem_openmp'] else 'off'})")
+                 f"{'on' if machine['fastem_openmp'] else 'off'}"
+                 f"{', kernels ' + kernels if kernels else ''})")
     lines.append("")
     lines.extend(_workload_table(result))
 
