@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastem._blas import single_threaded_blas
 from fastem._covariance import KernelParams, SuffStats
 from fastem._covtypes import get
 from fastem._kernels import _em
@@ -18,6 +19,23 @@ from fastem._sources import as_source, kernel_threads
 # the kernels pad a chunk to them (measurements: docs/performance-log.md).
 _CHUNK_BYTES = 256 * 1024
 _MIN_CHUNK, _MAX_CHUNK = 64, 8192
+
+# From this many features on, full and tied covariance run their two
+# O(D^2)-per-row products (the E-step's triangular product, the M-step's
+# scatter) as BLAS-3 calls on chunks of _BLAS_CHUNK rows; below it the
+# register-blocked kernels are faster. Crossovers measured on Zen 4 with
+# benchmarks/crossover.py (docs/performance.md).
+_BLAS_MIN_FEATURES = {
+    ("full", "float64"): 256, ("full", "float32"): 192,
+    ("tied", "float64"): 128, ("tied", "float32"): 128,
+}
+_BLAS_CHUNK = 512
+
+
+def uses_blas(covariance_type, n_features, dtype):
+    """Whether the kernels take the BLAS path for this shape."""
+    threshold = _BLAS_MIN_FEATURES.get((covariance_type, np.dtype(dtype).name))
+    return threshold is not None and n_features >= threshold
 
 
 def default_chunk_size(n_features, n_components, covariance_type):
@@ -33,8 +51,10 @@ class Engine:
     """Runs the kernels over an in-memory array with fixed chunking."""
 
     def __init__(self, covariance_type, n_components, n_features, chunk_size=None,
-                 n_threads=None):
+                 n_threads=None, blas=None):
         self.covariance_type = covariance_type
+        # None: BLAS path by shape and dtype (uses_blas); True/False force it
+        self.blas = blas
         self.n_components = n_components
         self.n_features = n_features
         self.auto_chunk = chunk_size is None
@@ -47,25 +67,33 @@ class Engine:
         )
         self._split_cache = (None, None)
 
-    def _split(self, n_samples):
-        """(chunk size, threads) for n_samples rows; the last answer is kept,
-        as every iteration of a fit asks it for the same n_samples."""
+    def uses_blas(self, dtype):
+        if self.blas is not None:
+            return bool(self.blas)
+        return uses_blas(self.covariance_type, self.n_features, dtype)
+
+    def _split(self, n_samples, dtype):
+        """(chunk size, threads, BLAS path) for n_samples rows of dtype; the
+        last answer is kept, as every iteration of a fit asks the same."""
         max_threads = kernel_threads(self.n_threads, self.max_threads)
+        key = (n_samples, max_threads, dtype)
         cached_key, split = self._split_cache
-        if cached_key != (n_samples, max_threads):
-            chunk = self._chunk_for(n_samples, max_threads)
+        if cached_key != key:
+            blas = self.uses_blas(dtype)
+            chunk = self._chunk_for(n_samples, max_threads, blas)
             n_chunks = -(-n_samples // chunk)
-            split = (chunk, max(1, min(max_threads, n_chunks)))
-            self._split_cache = ((n_samples, max_threads), split)
+            split = (chunk, max(1, min(max_threads, n_chunks)), blas)
+            self._split_cache = (key, split)
         return split
 
-    def _chunk_for(self, n_samples, max_threads):
+    def _chunk_for(self, n_samples, max_threads, blas):
         # buffers are sized by the chunk: never larger than the data; and
         # small data is cut into a few chunks per thread so that all threads
         # get a share (a chosen chunk_size is kept as given)
         if self.auto_chunk:
+            size = _BLAS_CHUNK if blas else self.chunk_size
             per_thread = -(-n_samples // (4 * max_threads))
-            return max(1, min(self.chunk_size, max(per_thread, _MIN_CHUNK)))
+            return max(1, min(size, max(per_thread, _MIN_CHUNK)))
         return max(1, min(self.chunk_size, n_samples))
 
     def kernel_params(self, weights, means, prec_chol, dtype):
@@ -79,11 +107,12 @@ class Engine:
     def _em_stats(self, X, params):
         n_samples = X.shape[0]
         flat = np.empty(self.stats_size)
-        chunk, threads = self._split(n_samples)
-        _em.em_pass(
-            X, params.loc, params.prec, params.center, params.log_const,
-            params.shift, params.cov_code, chunk, threads, flat,
-        )
+        chunk, threads, blas = self._split(n_samples, X.dtype)
+        with single_threaded_blas(blas):
+            _em.em_pass(
+                X, params.loc, params.prec, params.center, params.log_const,
+                params.shift, params.cov_code, chunk, threads, flat, blas,
+            )
         return SuffStats.from_flat(self.covariance_type, n_samples, flat, params.shift64)
 
     def score(self, X, params, log_likelihood=False, resp=False, labels=False,
@@ -117,11 +146,12 @@ class Engine:
         return float(ll.sum())
 
     def _score(self, X, params, out_ll, out_resp, out_labels):
-        chunk, threads = self._split(X.shape[0])
-        _em.score_pass(
-            X, params.loc, params.prec, params.center, params.log_const,
-            params.cov_code, chunk, threads, out_ll, out_resp, out_labels,
-        )
+        chunk, threads, blas = self._split(X.shape[0], X.dtype)
+        with single_threaded_blas(blas):
+            _em.score_pass(
+                X, params.loc, params.prec, params.center, params.log_const,
+                params.cov_code, chunk, threads, out_ll, out_resp, out_labels, blas,
+            )
 
 
 # -- the passes' work on one block (module functions: tasks of a distributed

@@ -75,6 +75,26 @@ def test_trajectory_matches_scikit_learn(covariance_type, n_features):
     assert fe._n_parameters() == sk._n_parameters()
 
 
+@pytest.mark.parametrize(("covariance_type", "n_features"), [("full", 272), ("tied", 144)])
+def test_large_dimension_trajectory_matches_scikit_learn(covariance_type, n_features):
+    # past the BLAS crossover: products through BLAS, factors through LAPACK
+    from fastem._engine import uses_blas
+    from fastem._kernels._linalg import LAPACK_MIN_FEATURES
+    assert uses_blas(covariance_type, n_features, np.float64)
+    assert covariance_type == "tied" or n_features >= LAPACK_MIN_FEATURES
+    X = blobs(n_features, n_samples=(900, 700, 600))
+    sk, fe = fit_both(X, covariance_type, max_iter=5, reg_covar=1e-3)
+    np.testing.assert_allclose(fe.lower_bounds_, sk.lower_bounds_, rtol=1e-8)
+    for name in ("means_", "covariances_", "precisions_cholesky_"):
+        b = getattr(sk, name)
+        np.testing.assert_allclose(getattr(fe, name), b, rtol=1e-6,
+                                   atol=1e-8 * np.abs(b).max(), err_msg=name)
+    np.testing.assert_allclose(fe.score_samples(X), sk.score_samples(X), rtol=1e-8)
+    # float32 data: float32 BLAS, close to the float64 trajectory
+    _, fe32 = fit_both(X.astype(np.float32), covariance_type, max_iter=5, reg_covar=1e-3)
+    np.testing.assert_allclose(fe32.lower_bounds_, sk.lower_bounds_, rtol=1e-4)
+
+
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
 def test_f_ordered_and_float32_inputs(covariance_type):
     X = blobs(4)

@@ -22,9 +22,10 @@ def make_case(covariance_type, dtype, order, n_samples, n_features=4,
     return X, params
 
 
-def run_em_stats(X, params, covariance_type, chunk_size=CHUNK, n_threads=2):
+def run_em_stats(X, params, covariance_type, chunk_size=CHUNK, n_threads=2, blas=None):
     weights, means, prec_chol = params
-    engine = Engine(covariance_type, means.shape[0], X.shape[1], chunk_size, n_threads)
+    engine = Engine(covariance_type, means.shape[0], X.shape[1], chunk_size, n_threads,
+                    blas=blas)
     kp = engine.kernel_params(weights, means, prec_chol, X.dtype)
     return engine.em_stats(X, kp), kp
 
@@ -42,10 +43,11 @@ def assert_close(actual, expected, dtype, scale=None):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-300))
 
 
-def assert_pass_matches_reference(X, params, covariance_type, dtype, second_moments=True):
+def assert_pass_matches_reference(X, params, covariance_type, dtype, second_moments=True,
+                                  **engine_args):
     """Run the EM pass and check its statistics against the NumPy reference;
     returns them."""
-    stats, kp = run_em_stats(X, params, covariance_type)
+    stats, kp = run_em_stats(X, params, covariance_type, **engine_args)
     ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
                                 covariance_type)
     nk, s1, s2 = suff_stats(X, resp, kp.shift, covariance_type)
@@ -77,6 +79,53 @@ def test_full_pass_matches_reference_across_register_block_edges(n_features, dty
     X, params = make_case("full", dtype, "C", 2 * CHUNK + 3, n_features=n_features,
                           seed=n_features)
     assert_pass_matches_reference(X, params, "full", dtype)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize(("n_samples", "n_features", "n_components", "n_threads"), [
+    (5, 3, 3, 2),                   # fewer rows than one chunk
+    (4 * CHUNK, 9, 3, 1),           # one thread
+    (4 * CHUNK, 9, 3, 2),           # full: components split over the threads
+    (7 * CHUNK + 17, 33, 3, 3),     # full: a partial last super-chunk
+    (3 * CHUNK + 17, 12, 2, 3),     # full: fewer components than threads
+])
+def test_blas_path_matches_reference(covariance_type, dtype, order, n_samples, n_features,
+                                     n_components, n_threads):
+    # the large-D path (BLAS products) is chosen by shape; forced here on
+    # small shapes that cover its drivers and its edges
+    X, params = make_case(covariance_type, dtype, order, n_samples, n_features=n_features,
+                          n_components=n_components, seed=n_features)
+    stats = assert_pass_matches_reference(X, params, covariance_type, dtype, blas=True,
+                                          n_threads=n_threads)
+    assert stats.n_samples == n_samples
+    small, _ = run_em_stats(X, params, covariance_type, n_threads=n_threads, blas=False)
+    assert_close(stats.s2, small.s2, dtype)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blas_score_pass_matches_reference(covariance_type, dtype):
+    X, params = make_case(covariance_type, dtype, "C", 3 * CHUNK + 17, n_features=20,
+                          seed=3)
+    weights, means, _ = params
+    engine = Engine(covariance_type, means.shape[0], X.shape[1], CHUNK, 2, blas=True)
+    kp = engine.kernel_params(*params, X.dtype)
+    got = engine.score(X, kp, log_likelihood=True, resp=True, labels=True)
+    ll, resp = responsibilities(X, *reference_params(params, covariance_type, dtype),
+                                covariance_type)
+    assert_close(got["log_likelihood"], ll, dtype, scale=np.abs(ll).max())
+    assert_close(got["resp"], resp, dtype, scale=1.0)
+
+
+def test_blas_path_is_chosen_by_shape_and_dtype():
+    from fastem._engine import uses_blas
+    assert not uses_blas("full", 64, np.float64)
+    assert uses_blas("full", 1024, np.float64)
+    assert uses_blas("tied", 1024, np.float32)
+    assert not uses_blas("diag", 1024, np.float64)
+    assert not uses_blas("spherical", 1024, np.float32)
 
 
 @pytest.mark.parametrize("covariance_type", ["tied", "diag", "spherical"])
@@ -226,14 +275,16 @@ def test_empty_input_gives_zero_statistics():
     assert np.all(stats.nk == 0)
 
 
-@pytest.mark.parametrize("n_features", [1, 2, 7, 33])
-def test_precision_cholesky_matches_numpy(n_features):
+@pytest.mark.parametrize("n_features", [1, 2, 7, 33, 200])
+@pytest.mark.parametrize("lapack", [None, False, True])
+def test_precision_cholesky_matches_numpy(n_features, lapack):
+    # None: loops below LAPACK_MIN_FEATURES, LAPACK from there on
     from fastem._kernels._linalg import precision_cholesky
     rng = np.random.default_rng(n_features)
     A = rng.normal(size=(4, n_features, n_features))
     covs = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(n_features)
-    out = np.empty_like(covs)
-    assert precision_cholesky(covs, out) == -1
+    out = np.full_like(covs, np.nan)  # below the diagonal too: written as zeros
+    assert precision_cholesky(covs, out, lapack=lapack) == -1
     expected = np.swapaxes(np.linalg.inv(np.linalg.cholesky(covs)), -1, -2)
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
     # U U^T is the precision
@@ -241,7 +292,9 @@ def test_precision_cholesky_matches_numpy(n_features):
                                rtol=1e-8, atol=1e-10)
     covs[2] = -np.eye(n_features)
     covs[3, 0, 0] = np.nan
-    assert precision_cholesky(covs, out) == 2
+    assert precision_cholesky(covs, out, lapack=lapack) == 2
+    covs[2] = np.eye(n_features)
+    assert precision_cholesky(covs, out, lapack=lapack) == 3
 
 
 @pytest.mark.parametrize("n_features", [1, 3, 9])

@@ -56,8 +56,15 @@ class CovarianceType:
         """Add a block's s1 and s2 under responsibilities resp (n, K) about
         shift (K, D), in place. Component by component: no (n, K, D) array."""
         for k in range(resp.shape[1]):
-            diff = block - shift[k]
             r = resp[:, k]
+            rows = block
+            nonzero = np.flatnonzero(r)
+            if 2 * nonzero.size < r.size:
+                # hard responsibilities (k-means labels): only the rows with
+                # a weight add to the sums, and gathering them is cheaper
+                # than O(D^2) work on every row
+                rows, r = block[nonzero], r[nonzero]
+            diff = rows - shift[k]
             s1[k] += r @ diff
             s2[k] += self._scatter(diff, r)
 
@@ -153,6 +160,13 @@ def scaled_identity(n_features, value):
     eye = value * np.eye(n_features)
     eye.flags.writeable = False
     return eye
+
+
+def add_to_diagonals(stack, value):
+    """stack[k] += value * I for every k, in place."""
+    n = stack.shape[-1]
+    diagonals = np.arange(n)
+    stack[..., diagonals, diagonals] += value
 
 
 def collapse_message(components, reg_covar):

@@ -7,8 +7,8 @@ from fastem._covtypes._base import (
     CovarianceType,
     check_symmetric_positive_definite,
     cholesky_stack,
+    add_to_diagonals,
     flipudlr,
-    scaled_identity,
 )
 from fastem._kernels import _em
 
@@ -35,8 +35,11 @@ class Full(CovarianceType):
 
     def covariances(self, s2, nk, delta, reg_covar):
         cov = s2 / nk[:, np.newaxis, np.newaxis]
-        cov -= delta[:, :, np.newaxis] * delta[:, np.newaxis, :]
-        cov += scaled_identity(delta.shape[1], reg_covar)
+        # component by component and on the diagonal only: the same values
+        # as whole-stack broadcasts, without (K, D, D) temporaries
+        for c, d in zip(cov, delta, strict=True):
+            c -= np.multiply.outer(d, d)
+        add_to_diagonals(cov, reg_covar)
         return cov
 
     def precision_cholesky(self, covariances, reg_covar=None):
@@ -47,7 +50,8 @@ class Full(CovarianceType):
         return flipudlr(np.linalg.cholesky(flipudlr(precisions)))
 
     def precisions_from_cholesky(self, prec_chol):
-        return np.einsum("kij,klj->kil", prec_chol, prec_chol)
+        # one BLAS product per component, as scikit-learn forms them
+        return prec_chol @ np.swapaxes(prec_chol, -1, -2)
 
     def covariances_from_cholesky(self, prec_chol):
         # (U U^T)^-1 = U^-T U^-1

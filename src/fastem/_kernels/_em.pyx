@@ -56,8 +56,9 @@ totals.
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
-from libc.math cimport log
+from libc.math cimport log, sqrt
 from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dsyrk, dtrmm, ssyrk, strmm
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -537,6 +538,67 @@ cdef void _stats_small_full(
 
 
 # --------------------------------------------------------------------------
+# Large D: the two O(D^2)-per-row products of full and tied covariance as
+# BLAS-3 calls on a whole chunk (scipy's BLAS, one thread per call: the
+# Python layer caps BLAS at one thread around these passes). To BLAS a
+# feature-major block (D, ld) is the column-major P x D matrix of its rows
+# with leading dimension ld, and a row-major upper-triangular U (D, ldu) is
+# the column-major lower-triangular U^T. Row-major lower triangles of the
+# (D, D) scatters are column-major upper ones.
+
+cdef inline void _blas_tri_product(
+    floating* y,                # INOUT (D, ld) rows d -> d^T U
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+    const floating* U,          # IN (D, ldu) upper triangular, row-major
+    Py_ssize_t ldu,
+) noexcept nogil:
+    cdef int m = <int> P, n = <int> D, ldb = <int> ld, lda = <int> ldu
+    cdef char side = b'R', uplo = b'L', trans = b'T', diag = b'N'
+    cdef double one_d = 1.0
+    cdef float one_f = 1.0
+    if floating is double:
+        dtrmm(&side, &uplo, &trans, &diag, &m, &n, &one_d, <double*> U, &lda, y, &ldb)
+    else:
+        strmm(&side, &uplo, &trans, &diag, &m, &n, &one_f, <float*> U, &lda, y, &ldb)
+
+
+cdef inline void _row_sqnorms(
+    const floating* y,          # IN (D, ld)
+    Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
+    floating* q,                # OUT (P,) sum_i y_i^2 for every row
+) noexcept nogil:
+    cdef Py_ssize_t i, n
+    cdef const floating* yi
+    for n in range(P):
+        q[n] = y[n] * y[n]
+    for i in range(1, D):
+        yi = y + i * ld
+        for n in range(P):
+            q[n] += yi[n] * yi[n]
+
+
+cdef void _blas_scatter(
+    const floating* g,          # IN (D, ld) rows g_n (n < n_rows)
+    Py_ssize_t n_rows, Py_ssize_t ld, Py_ssize_t D,
+    floating* scratch,          # (D, D) float32 only: the chunk's sum
+    double* S,                  # INOUT (D, D) lower triangle += sum_n g_n g_n^T
+) noexcept nogil:
+    cdef int n = <int> D, k = <int> n_rows, lda = <int> ld, ldc = <int> D
+    cdef char uplo = b'U', trans = b'T'
+    cdef double one_d = 1.0
+    cdef float one_f = 1.0, zero_f = 0.0
+    cdef Py_ssize_t i, j
+    if floating is double:
+        dsyrk(&uplo, &trans, &n, &k, &one_d, <double*> g, &lda, &one_d, S, &ldc)
+    else:
+        # a float32 sum over at most one chunk, added to the float64 totals
+        ssyrk(&uplo, &trans, &n, &k, &one_f, <float*> g, &lda, &zero_f, scratch, &ldc)
+        for i in range(D):
+            for j in range(i + 1):
+                S[i * D + j] += scratch[i * D + j]
+
+
+# --------------------------------------------------------------------------
 # One pass's parameters and one thread's buffers. The buffers hold the
 # data's dtype (float64 or float32); they are untyped here so that one
 # struct serves both, and each function views them in its own dtype.
@@ -549,6 +611,7 @@ ctypedef struct _Params:
     const void* center          # (D,) tied: c of loc_k = (mu_k - c) U
     const void* shift           # (K, D) statistics shift c_k (EM only)
     const double* log_const     # (K,)
+    bint blas                   # full and tied: the products through BLAS
 
 
 ctypedef struct _Work:
@@ -561,8 +624,9 @@ ctypedef struct _Work:
     void* lp                    # (K, ld) log-probabilities -> responsibilities
     void* row_ll                # (ld,) row log-likelihoods
     void* row_s                 # (ld,) 1 / sum of the exps, 0 on padding
-    double* chunk_stats         # (S,) one chunk's statistics (EM only)
+    void* gram                  # (D, D) BLAS float32 scatter of one chunk, or NULL
     double* sums                # (S,) this thread's statistics (EM only)
+    bint ran                    # the thread ran in the last pass
 
 
 # --------------------------------------------------------------------------
@@ -598,11 +662,15 @@ cdef void _full_logprob(const _Params* p, _Work* w, const floating* xt,
     cdef const floating* prec = <const floating*> p.prec
     cdef floating lc
     cdef floating* q
+    cdef floating* y = <floating*> w.diff
     # component by component, each turned into log-probabilities while its
     # rows are in cache
     for k in range(p.K):
         q = <floating*> w.lp + k * ld
-        _tri_sqnorm(xt, P, ld, D, loc + k * D, prec + k * D * ldu, ldu, q)
+        if p.blas:
+            _full_sqnorm_blas(p, k, xt, P, ld, y, q)
+        else:
+            _tri_sqnorm(xt, P, ld, D, loc + k * D, prec + k * D * ldu, ldu, q)
         lc = <floating> p.log_const[k]
         for n in range(P):
             q[n] = lc - <floating> 0.5 * q[n]
@@ -623,6 +691,9 @@ cdef void _full_stats(const _Params* p, _Work* w, const floating* xt, Py_ssize_t
         _stats_small_full(xt, P, ld, D, K, resp, <floating*> w.row_s, shift, nk, s1, s2)
         return
     _scale_resp(resp, <floating*> w.row_s, P, ld, K)
+    if p.blas:
+        _full_stats_blas(p, w, xt, n_rows, P, st)
+        return
     for k in range(K):
         r = resp + k * ld
         nk[k] += _sum(r, P)
@@ -636,6 +707,55 @@ cdef void _full_stats(const _Params* p, _Work* w, const floating* xt, Py_ssize_t
         _gram_lower(wt, xt, shift + k * D, P, ld, D, s2 + k * D * D)
 
 
+cdef void _full_sqnorm_blas(const _Params* p, Py_ssize_t k, const floating* xt,
+                            Py_ssize_t P, Py_ssize_t ld, floating* y,
+                            floating* q) noexcept nogil:
+    """q (P,) = |(x - mu_k)^T U_k|^2 of the rows of xt (D, ld), through y (D, ld)."""
+    cdef Py_ssize_t D = p.D, ldu = FE_TRI_STRIDE(p.D)
+    _sub(xt, P, ld, D, <const floating*> p.loc + k * D, y)
+    _blas_tri_product(y, P, ld, D, <const floating*> p.prec + k * D * ldu, ldu)
+    _row_sqnorms(y, P, ld, D, q)
+
+
+cdef void _full_component_blas(
+    const _Params* p, Py_ssize_t k,
+    const floating* xt,         # IN (D, ld) rows, zero padded to P
+    Py_ssize_t n_rows, Py_ssize_t P, Py_ssize_t ld,
+    const floating* r,          # IN (P,) component k's responsibilities, 0 on padding
+    floating* g,                # scratch (D, ld)
+    floating* sr,               # scratch (P,)
+    floating* gram,             # scratch (D, D), float32 only
+    double* st,                 # INOUT flat statistics: component k's n_k, s1, s2
+) noexcept nogil:
+    """One component's statistics of the rows, the scatter one SYRK of the
+    rows sqrt(r) (x - c_k)."""
+    cdef Py_ssize_t i, n, D = p.D, K = p.K
+    cdef const floating* c = <const floating*> p.shift + k * D
+    cdef const floating* xi
+    cdef floating* gi
+    st[1 + k] += _sum(r, P)
+    for n in range(n_rows):
+        sr[n] = sqrt(r[n])
+    for i in range(D):
+        xi = xt + i * ld
+        gi = g + i * ld
+        st[1 + K + k * D + i] += _dot_shifted(r, xi, c[i], P)
+        for n in range(n_rows):
+            gi[n] = sr[n] * (xi[n] - c[i])
+    _blas_scatter(g, n_rows, ld, D, gram, st + 1 + K + K * D + k * D * D)
+
+
+cdef void _full_stats_blas(const _Params* p, _Work* w, const floating* xt,
+                           Py_ssize_t n_rows, Py_ssize_t P, double* st) noexcept nogil:
+    """_full_stats on scaled responsibilities, component by component."""
+    cdef Py_ssize_t k
+    for k in range(p.K):
+        # the row log-likelihoods are not needed once the chunk is normalised
+        _full_component_blas(p, k, xt, n_rows, P, p.ld, <floating*> w.lp + k * p.ld,
+                             <floating*> w.tmp, <floating*> w.row_ll,
+                             <floating*> w.gram, st)
+
+
 cdef void _full_finish(double* s2, Py_ssize_t K, Py_ssize_t D) noexcept nogil:
     _mirror_lower(s2, K, D)
 
@@ -646,8 +766,14 @@ cdef void _tied_logprob(const _Params* p, _Work* w, const floating* xt,
     cdef floating* z = <floating*> w.tmp
     # z = (x - c) U once per row, then |z - loc_k|^2 per component; the
     # differences stay in w.diff for the statistics
+    cdef Py_ssize_t i
     _sub(xt, P, p.ld, p.D, <const floating*> p.center, diff)
-    _tri_product(diff, P, p.ld, p.D, <const floating*> p.prec, z)
+    if p.blas:
+        for i in range(p.D):
+            memcpy(z + i * p.ld, diff + i * p.ld, P * sizeof(floating))
+        _blas_tri_product(z, P, p.ld, p.D, <const floating*> p.prec, p.D)
+    else:
+        _tri_product(diff, P, p.ld, p.D, <const floating*> p.prec, z)
     _sqdist_all(z, P, p.ld, p.D, p.K, <const floating*> p.loc, NULL, <floating*> w.lp)
     _log_const_minus(<floating*> w.lp, P, p.ld, p.K, p.log_const, NULL)
 
@@ -660,7 +786,10 @@ cdef void _tied_stats(const _Params* p, _Work* w, const floating* xt, Py_ssize_t
     cdef floating* diff = <floating*> w.diff
     _scale_resp(resp, <floating*> w.row_s, P, ld, K)
     _nk_s1_shared(resp, diff, P, ld, D, K, st)
-    # sum_k r_k = 1, so the shared scatter ignores responsibilities;
+    # sum_k r_k = 1, so the shared scatter ignores responsibilities
+    if p.blas:
+        _blas_scatter(diff, n_rows, ld, D, <floating*> w.gram, st + 1 + K + K * D)
+        return
     # padding rows are zeroed so they add nothing
     for i in range(D):
         for n in range(n_rows, P):
@@ -813,30 +942,34 @@ cdef inline Py_ssize_t _round_up(Py_ssize_t n, Py_ssize_t m) noexcept nogil:
 
 
 cdef int _workspace_new(_Workspace* ws, int n_threads, Py_ssize_t D, Py_ssize_t K,
-                        Py_ssize_t ld, Py_ssize_t S, Py_ssize_t itemsize) noexcept nogil:
+                        Py_ssize_t ld, Py_ssize_t S, Py_ssize_t itemsize,
+                        bint gram) noexcept nogil:
     """Allocate the buffers of ``n_threads`` threads: chunk, differences and
-    products (D x ld each), log-probabilities (K x ld), two row vectors, in
-    the data's dtype (``itemsize`` bytes), and S statistics twice (the
-    thread's sums, zeroed, and one chunk's; none when S = 0). Returns -1,
-    with nothing left allocated, when any allocation fails or a size
-    overflows. Everything is allocated here, before the parallel region,
-    so the threads never allocate and never fail."""
+    products (D x ld each), log-probabilities (K x ld), two row vectors and,
+    if ``gram``, a (D, D) scatter, in the data's dtype (``itemsize`` bytes),
+    and S statistics (none when S = 0), which each thread zeroes itself.
+    Returns -1, with nothing left allocated, when any allocation fails or a
+    size overflows. Everything is allocated here, before the parallel
+    region, so the threads never allocate and never fail."""
     cdef Py_ssize_t rows = 3 * D + K + 2, size, S8 = _round_up(S, 8)
     cdef Py_ssize_t limit = PY_SSIZE_T_MAX // 2
-    cdef Py_ssize_t t
+    cdef Py_ssize_t t, gram_items = D * D if gram else 0
     cdef char* block
     cdef _Work* w
     memset(ws, 0, sizeof(_Workspace))
-    if ld > limit // (rows * itemsize) // n_threads or S8 > limit // 16 // n_threads:
+    if (ld > limit // (rows * itemsize) // n_threads or S8 > limit // 8 // n_threads
+            or D > limit // (D * itemsize) // n_threads // 2):
         return -1
     # each thread's block a whole number of pages: it starts where a block
     # of its own would (the same alignment), and no two threads share a line
-    size = _round_up(rows * ld * itemsize, 4096)
+    size = _round_up((rows * ld + gram_items) * itemsize, 4096)
     ws.n_threads = n_threads
     ws.threads = <_Work*> calloc(n_threads, sizeof(_Work))
     ws.buffers = malloc(n_threads * size)
     if S > 0:
-        ws.stats = <double*> calloc(2 * n_threads * S8, sizeof(double))
+        # not calloc: zeroed pages that BLAS reads before it writes them
+        # fault twice, the second time with a TLB shootdown across threads
+        ws.stats = <double*> malloc(n_threads * S8 * sizeof(double))
     if ws.threads == NULL or ws.buffers == NULL or (S > 0 and ws.stats == NULL):
         _workspace_free(ws)
         return -1
@@ -849,9 +982,9 @@ cdef int _workspace_new(_Workspace* ws, int n_threads, Py_ssize_t D, Py_ssize_t 
         w.lp = block + 3 * D * ld * itemsize
         w.row_ll = block + (3 * D + K) * ld * itemsize
         w.row_s = block + (3 * D + K + 1) * ld * itemsize
+        w.gram = block + rows * ld * itemsize if gram else NULL
         if S > 0:
             w.sums = ws.stats + t * S8
-            w.chunk_stats = ws.stats + (n_threads + t) * S8
     return 0
 
 
@@ -871,19 +1004,16 @@ ctypedef struct _Scores:
 cdef inline void _em_chunk(const _Params* p, const _CovType* ct, _Work* w,
                            const floating* xt, Py_ssize_t n, Py_ssize_t P,
                            Py_ssize_t S) noexcept nogil:
-    """The chunk's statistics, added to the thread's sums."""
-    cdef Py_ssize_t s
-    cdef double* local = w.chunk_stats
-    memset(local, 0, S * sizeof(double))
+    """The chunk's statistics, added to the thread's sums. Every value of a
+    chunk's statistics is summed over its rows first (in registers, or by
+    BLAS) and then added once to the float64 totals."""
     # unscaled exps: each type's statistics scale them (or read them scaled)
-    local[0] = _normalize_chunk(<floating*> w.lp, n, P, p.ld, p.K, <floating*> w.row_ll,
-                                <floating*> w.row_s, False)
+    w.sums[0] += _normalize_chunk(<floating*> w.lp, n, P, p.ld, p.K,
+                                  <floating*> w.row_ll, <floating*> w.row_s, False)
     if floating is double:
-        ct.stats_d(p, w, xt, n, P, local)
+        ct.stats_d(p, w, xt, n, P, w.sums)
     else:
-        ct.stats_f(p, w, xt, n, P, local)
-    for s in range(S):
-        w.sums[s] += local[s]
+        ct.stats_f(p, w, xt, n, P, w.sums)
 
 
 cdef inline void _score_chunk(const _Params* p, _Work* w, const floating* xt,
@@ -928,12 +1058,19 @@ cdef void _run_chunks(
     cdef Py_ssize_t P = _padded(chunk_size)
     cdef bint contiguous = _is_c_contiguous(X)
     cdef Py_ssize_t ch, start, n
+    cdef int t
     cdef _Work* w
     cdef floating* xt
     cdef unsigned int fp_state
+    for t in range(ws.n_threads):
+        ws.threads[t].ran = False
     with parallel(num_threads=ws.n_threads):
         fp_state = fe_flush_denormals()
         w = &ws.threads[threadid()]
+        w.ran = True
+        if S > 0:
+            # zeroed by the thread that adds to them: its pages, first written here
+            memset(w.sums, 0, S * sizeof(double))
         xt = <floating*> w.xt
         for ch in prange(n_chunks, schedule="static"):
             start = ch * chunk_size
@@ -950,23 +1087,35 @@ cdef void _run_chunks(
         fe_restore_fp_state(fp_state)
 
 
-cdef int _prepare(_Params* p, _Workspace* ws, const floating[:, :] X,
-                  const floating[:, ::1] loc, const floating[::1] prec,
-                  const floating[::1] center, const double[::1] log_const,
-                  const floating* shift, int cov_type, Py_ssize_t chunk_size,
-                  int n_threads, Py_ssize_t S) except -1:
-    """Fill ``p`` and allocate the workspace (MemoryError when it cannot be)."""
-    cdef Py_ssize_t D = X.shape[1], K = loc.shape[0]
+cdef void _prepare_params(_Params* p, Py_ssize_t D, Py_ssize_t K,
+                          const floating[:, ::1] loc, const floating[::1] prec,
+                          const floating[::1] center, const double[::1] log_const,
+                          const floating* shift, bint blas):
     p.D = D
     p.K = K
-    # one spare cache line per row keeps rows out of the same L1 sets
-    p.ld = _padded(min(chunk_size, PY_SSIZE_T_MAX // 4)) + 64 // sizeof(floating)
     p.loc = &loc[0, 0]
     p.prec = &prec[0]
     p.center = &center[0]
     p.shift = shift
     p.log_const = &log_const[0]
-    if _workspace_new(ws, n_threads, D, K, p.ld, S, sizeof(floating)) != 0:
+    p.blas = blas
+
+
+cdef int _prepare(_Params* p, _Workspace* ws, const floating[:, :] X,
+                  const floating[:, ::1] loc, const floating[::1] prec,
+                  const floating[::1] center, const double[::1] log_const,
+                  const floating* shift, int cov_type, Py_ssize_t chunk_size,
+                  int n_threads, Py_ssize_t S, bint blas) except -1:
+    """Fill ``p`` and allocate the workspace (MemoryError when it cannot be)."""
+    cdef Py_ssize_t D = X.shape[1], K = loc.shape[0]
+    # BLAS products for full and tied; the other types have none
+    _prepare_params(p, D, K, loc, prec, center, log_const, shift,
+                    blas and (cov_type == FULL or cov_type == TIED))
+    # one spare cache line per row keeps rows out of the same L1 sets
+    p.ld = _padded(min(chunk_size, PY_SSIZE_T_MAX // 4)) + 64 // sizeof(floating)
+    # float32 scatters are summed over a chunk in a buffer of their own
+    if _workspace_new(ws, n_threads, D, K, p.ld, S, sizeof(floating),
+                      p.blas and sizeof(floating) == sizeof(float)) != 0:
         raise MemoryError("fastem: cannot allocate the per-thread buffers of "
                           f"{n_threads} threads for chunks of {chunk_size} rows; "
                           "use a smaller chunk_size")
@@ -983,6 +1132,106 @@ def _check_args(int cov_type, Py_ssize_t K, Py_ssize_t D, Py_ssize_t prec_size,
 
 
 # --------------------------------------------------------------------------
+# Full covariance through BLAS with at least as many components as threads.
+# Per-thread statistics would hold K D^2 values per thread (256 MiB each
+# for K = 32, D = 1024), zeroed and summed every pass. Instead the rows go
+# in super-chunks of one sub-chunk per thread, each in two phases: the
+# threads turn their sub-chunks into responsibilities in a shared buffer,
+# then split the components, each adding its statistics over the whole
+# super-chunk straight into the output. One pass over X all the same.
+
+ctypedef struct _Shared:
+    void* xt                    # (D, ld) the super-chunk, feature-major
+    void* lp                    # (K, ld) responsibilities
+    void* row_ll                # (ld,)
+    void* row_s                 # (ld,)
+    char* threads               # n_threads blocks of `block` bytes: (D, ld)
+    Py_ssize_t block            # scratch, (ld,) scratch, float32 (D, D) scatter
+    double* loglik              # (n_threads, 8) the threads' log-likelihoods
+
+
+cdef void _shared_free(_Shared* sh) noexcept nogil:
+    free(sh.xt)
+    free(sh.threads)
+    free(sh.loglik)
+    memset(sh, 0, sizeof(_Shared))
+
+
+cdef int _shared_new(_Shared* sh, int n_threads, Py_ssize_t D, Py_ssize_t K,
+                     Py_ssize_t ld, Py_ssize_t itemsize) noexcept nogil:
+    """The buffers of _full_em_shared; -1 (nothing allocated) on failure."""
+    cdef Py_ssize_t limit = PY_SSIZE_T_MAX // 4
+    cdef Py_ssize_t gram = D * D if itemsize == sizeof(float) else 0
+    cdef Py_ssize_t rows = D + K + 2
+    memset(sh, 0, sizeof(_Shared))
+    if (ld > limit // (rows * itemsize) // n_threads
+            or D > limit // (D * itemsize) // n_threads):
+        return -1
+    sh.block = _round_up(((D + 1) * ld + gram) * itemsize, 4096)
+    sh.xt = malloc(rows * ld * itemsize)
+    sh.threads = <char*> malloc(n_threads * sh.block)
+    sh.loglik = <double*> calloc(n_threads * 8, sizeof(double))
+    if sh.xt == NULL or sh.threads == NULL or sh.loglik == NULL:
+        _shared_free(sh)
+        return -1
+    sh.lp = <char*> sh.xt + D * ld * itemsize
+    sh.row_ll = <char*> sh.xt + (D + K) * ld * itemsize
+    sh.row_s = <char*> sh.xt + (D + K + 1) * ld * itemsize
+    return 0
+
+
+cdef void _full_em_shared(
+    const floating[:, :] X, const _Params* p, Py_ssize_t sub, int n_threads,
+    _Shared* sh,
+    double* st,                 # INOUT (S,) zeroed statistics
+) noexcept nogil:
+    cdef Py_ssize_t N = X.shape[0], D = p.D, K = p.K, ld = p.ld
+    cdef Py_ssize_t M = sub * n_threads
+    cdef Py_ssize_t n_super = N // M + (N % M != 0)
+    cdef bint contiguous = _is_c_contiguous(X)
+    cdef floating* xt = <floating*> sh.xt
+    cdef floating* lp = <floating*> sh.lp
+    cdef floating* row_ll = <floating*> sh.row_ll
+    cdef floating* row_s = <floating*> sh.row_s
+    cdef Py_ssize_t sc, base, m, n_sub, j, k, off, n, P, i
+    cdef floating* y
+    cdef floating* sr
+    cdef floating* gram
+    cdef floating lc
+    cdef int t
+    cdef unsigned int fp_state
+    with parallel(num_threads=n_threads):
+        fp_state = fe_flush_denormals()
+        t = threadid()
+        y = <floating*> (sh.threads + t * sh.block)
+        sr = y + D * ld
+        gram = sr + ld
+        for sc in range(n_super):
+            base = sc * M
+            m = min(M, N - base)
+            n_sub = m // sub + (m % sub != 0)
+            # responsibilities of the sub-chunks (sub is whole tiles, so
+            # their padded rows never overlap the next one's)
+            for j in prange(n_sub, schedule="static"):
+                off = j * sub
+                n = min(sub, m - off)
+                P = _padded(n)
+                _load_chunk(X, base + off, n, P, ld, contiguous, xt + off)
+                for k in range(K):
+                    _full_sqnorm_blas(p, k, xt + off, P, ld, y, lp + k * ld + off)
+                    lc = <floating> p.log_const[k]
+                    for i in range(P):
+                        lp[k * ld + off + i] = lc - <floating> 0.5 * lp[k * ld + off + i]
+                sh.loglik[t * 8] += _normalize_chunk(
+                    lp + off, n, P, ld, K, row_ll + off, row_s + off, True)
+            # the components' statistics over the super-chunk
+            for k in prange(K, schedule="static"):
+                _full_component_blas(p, k, xt, m, _padded(m), ld, lp + k * ld, y, sr,
+                                     gram, st)
+        fe_restore_fp_state(fp_state)
+
+
+# --------------------------------------------------------------------------
 # Kernels called from Python.
 
 def em_pass(
@@ -996,6 +1245,7 @@ def em_pass(
     Py_ssize_t chunk_size,
     int n_threads,
     double[::1] stats,                  # OUT (stats_size,)
+    bint blas=False,
 ):
     """One fused E-step + statistics pass over X with ``n_threads`` threads.
 
@@ -1003,7 +1253,8 @@ def em_pass(
     chunk, for accuracy); the threads' sums are then added in thread order,
     so the result depends on the chunking and the thread count, not on
     timing. Only the lower triangles of s2 are summed; the upper ones are
-    filled from them at the end.
+    filled from them at the end. ``blas``: full and tied covariance through
+    BLAS (the large-D path), with BLAS capped at one thread by the caller.
     """
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = loc.shape[0]
     cdef Py_ssize_t S = stats.shape[0], S8 = _round_up(S, 8)
@@ -1019,16 +1270,50 @@ def em_pass(
     stats[:] = 0.0
     if N == 0:
         return
+    if blas and cov_type == FULL and K >= n_threads and n_threads > 1:
+        _em_pass_shared(X, loc, prec, center, log_const, shift, chunk_size, n_threads,
+                        stats)
+        return
     _prepare(&p, &ws, X, loc, prec, center, log_const, &shift[0, 0], cov_type,
-             chunk_size, n_threads, S)
+             chunk_size, n_threads, S, blas)
     with nogil:
         _run_chunks(X, &p, ct, chunk_size, &ws, S, NULL)
-        # a thread that got no chunk left zeros
+        # OpenMP may start fewer threads than asked for; those that ran
+        # and got no chunk left zeros
         for t in range(n_threads):
-            for s in range(S):
-                stats[s] += ws.stats[t * S8 + s]
+            if ws.threads[t].ran:
+                for s in range(S):
+                    stats[s] += ws.stats[t * S8 + s]
         ct.finish(&stats[1 + K + K * D], K, D)
         _workspace_free(&ws)
+
+
+cdef int _em_pass_shared(
+    const floating[:, :] X, const floating[:, ::1] loc, const floating[::1] prec,
+    const floating[::1] center, const double[::1] log_const,
+    const floating[:, ::1] shift, Py_ssize_t chunk_size, int n_threads,
+    double[::1] stats,
+) except -1:
+    """em_pass for full covariance through BLAS, by _full_em_shared: the
+    statistics depend on the chunking and the thread count, not on timing."""
+    cdef Py_ssize_t D = X.shape[1], K = loc.shape[0], t
+    cdef Py_ssize_t sub = _padded(chunk_size)
+    cdef _Params p
+    cdef _Shared sh
+    _prepare_params(&p, D, K, loc, prec, center, log_const, &shift[0, 0], True)
+    # the super-chunk's row stride, one spare cache line per row
+    p.ld = sub * n_threads + 64 // sizeof(floating)
+    if _shared_new(&sh, n_threads, D, K, p.ld, sizeof(floating)) != 0:
+        raise MemoryError("fastem: cannot allocate the buffers of "
+                          f"{n_threads} threads for chunks of {chunk_size} rows; "
+                          "use a smaller chunk_size")
+    with nogil:
+        _full_em_shared(X, &p, sub, n_threads, &sh, &stats[0])
+        for t in range(n_threads):
+            stats[0] += sh.loglik[t * 8]
+        _full_finish(&stats[1 + K + K * D], K, D)
+        _shared_free(&sh)
+    return 0
 
 
 def score_pass(
@@ -1043,6 +1328,7 @@ def score_pass(
     double[::1] out_ll,                 # OUT (N,) row log-likelihoods, or empty
     double[:, ::1] out_resp,            # OUT (N, K) responsibilities, or empty
     Py_ssize_t[::1] out_labels,         # OUT (N,) argmax labels, or empty
+    bint blas=False,
 ):
     """Per-row scores in one chunked parallel pass; fills the non-empty outputs."""
     cdef Py_ssize_t N = X.shape[0]
@@ -1058,7 +1344,7 @@ def score_pass(
     out.resp = &out_resp[0, 0] if out_resp.shape[0] > 0 else NULL
     out.labels = &out_labels[0] if out_labels.shape[0] > 0 else NULL
     _prepare(&p, &ws, X, loc, prec, center, log_const, NULL, cov_type, chunk_size,
-             n_threads, 0)
+             n_threads, 0, blas)
     with nogil:
         _run_chunks(X, &p, ct, chunk_size, &ws, 0, &out)
         _workspace_free(&ws)

@@ -1,15 +1,47 @@
-"""Precision Cholesky factors of K small covariance matrices in one call.
+"""Precision Cholesky factors of K covariance matrices in one call.
 
 NumPy's linalg wrappers cost several microseconds per call, more than the
-factorisations themselves at the sizes of a mixture's covariances; this
-is the M-step's only O(K D^3) work.
+factorisations themselves at the sizes of most mixtures' covariances; this
+is the M-step's only O(K D^3) work. From LAPACK_MIN_FEATURES features on,
+LAPACK's blocked factorisation and inverse (SciPy's, potrf and trtri) are
+faster than the loops here.
 """
 from libc.math cimport isfinite, sqrt
+from libc.string cimport memcpy
+from scipy.linalg.cython_lapack cimport dpotrf, dtrtri
+
+cdef enum:
+    # measured crossover (benchmarks/crossover.py)
+    _LAPACK_MIN_FEATURES = 160
+
+LAPACK_MIN_FEATURES = _LAPACK_MIN_FEATURES
+
+
+cdef bint _factor_lapack(const double* cov, double* out, int D) noexcept nogil:
+    """out = U for one (D, D) covariance; False if it is not positive definite.
+    A row-major matrix is the transpose of the column-major one LAPACK sees:
+    the column-major lower factor L (cov = L L^T) and its inverse read
+    row-major are L^T and (L^-1)^T = U."""
+    cdef char lower = b'L', non_unit = b'N'
+    cdef int info = 0, i, j
+    memcpy(out, cov, D * D * sizeof(double))
+    dpotrf(&lower, &D, out, &D, &info)
+    if info != 0:
+        return False
+    dtrtri(&lower, &non_unit, &D, out, &D, &info)
+    if info != 0:
+        return False
+    # LAPACK leaves the other triangle (row-major: below the diagonal) as it was
+    for i in range(D):
+        for j in range(i):
+            out[i * D + j] = 0.0
+    return True
 
 
 def precision_cholesky(
-    const double[:, :, ::1] cov,        # IN (K, D, D) symmetric (lower triangle read)
+    const double[:, :, ::1] cov,        # IN (K, D, D) symmetric
     double[:, :, ::1] out,              # OUT (K, D, D) upper-triangular U, U U^T = cov^-1
+    lapack=None,                        # None: by D; True/False: force the method
 ):
     """For each k: cov_k = L L^T (Cholesky), U = (L^-1)^T.
 
@@ -22,10 +54,23 @@ def precision_cholesky(
     cdef double s
     cdef double[:, ::1] L
     cdef int failed = -1
+    cdef bint use_lapack = (D >= _LAPACK_MIN_FEATURES if lapack is None
+                            else bool(lapack))
     import numpy as np
     L = np.empty((D, D))
     with nogil:
         for k in range(K):
+            if use_lapack:
+                if not _factor_lapack(&cov[k, 0, 0], &out[k, 0, 0], <int> D):
+                    failed = <int> k
+                    break
+                for j in range(D):
+                    for i in range(j, D):
+                        if not isfinite(out[k, j, i]):
+                            failed = <int> k
+                if failed >= 0:
+                    break
+                continue
             # L lower triangular with L L^T = cov_k
             for j in range(D):
                 s = cov[k, j, j]
