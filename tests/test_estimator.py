@@ -75,7 +75,7 @@ def test_trajectory_matches_scikit_learn(covariance_type, n_features):
     assert fe._n_parameters() == sk._n_parameters()
 
 
-@pytest.mark.parametrize(("covariance_type", "n_features"), [("full", 272), ("tied", 144)])
+@pytest.mark.parametrize(("covariance_type", "n_features"), [("full", 384), ("tied", 72)])
 def test_large_dimension_trajectory_matches_scikit_learn(covariance_type, n_features):
     # past the BLAS crossover: products through BLAS, factors through LAPACK
     from fastem._engine import uses_blas

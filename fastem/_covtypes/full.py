@@ -5,9 +5,9 @@ import numpy as np
 
 from fastem._covtypes._base import (
     CovarianceType,
+    add_to_diagonals,
     check_symmetric_positive_definite,
     cholesky_stack,
-    add_to_diagonals,
     flipudlr,
 )
 from fastem._kernels import _em

@@ -36,8 +36,8 @@ def _workload_table(result):
     for peer in peers():
         header += [f"{peer} s/it", f"vs {peer}"]
         align += [">", ">"]
-    header += ["x ideal", "limit", "noise", "agrees"]
-    align += [">", "<", ">", "<"]
+    header += ["GFLOP/s", "x ideal", "limit", "noise", "agrees"]
+    align += [">", ">", "<", ">", "<"]
 
     rows = []
     for name, e in result["workloads"].items():
@@ -60,6 +60,8 @@ def _workload_table(result):
             if theirs is not None and not agree.get(f"{peer}_ok", True):
                 ok += f" ({peer} no)"
         row += [
+            f"{e['ideal']['flops'] / libs['fastem']['s_per_iter'] / 1e9:.0f}"
+            if "ideal" in e and libs["fastem"]["s_per_iter"] > 0 else "n/a",
             f"{e['multiple_of_ideal']:.3g}" if "multiple_of_ideal" in e else "n/a",
             e["ideal"]["limit"] if "ideal" in e else "n/a",
             f"{100 * e['speedup_noise']:.0f}%",
@@ -70,8 +72,9 @@ def _workload_table(result):
     legend = ["speed-up = sklearn s/it / fastem s/it (median of per-round ratios)"]
     legend += [f"vs {peer} = {peer} s/it / fastem s/it" for peer in peers()]
     lines.append("; ".join(legend) + ";")
-    lines.append("x ideal = fastem s/it / this machine's ideal s/it; noise = interquartile "
-                 "range / median of the per-round speed-ups.")
+    lines.append("GFLOP/s = the ideal flops of an iteration / fastem s/it; x ideal = "
+                 "fastem s/it / this machine's ideal s/it; noise = interquartile range / "
+                 "median of the per-round speed-ups.")
     for peer in peers():
         notes = sorted({e[f"{peer}_note"] for e in result["workloads"].values()
                         if e.get(f"{peer}_note")})

@@ -121,14 +121,17 @@ def work_per_iteration(workload: Workload) -> dict:
     """Flops, bytes read and exps of one EM iteration done ideally.
 
     full: 2 N K D(D+1) (E-step (x - mu) U with U triangular, M-step
-    symmetric scatter); tied: one shared scatter, 2 N D(D+1) + 4 N K D;
-    diag and spherical: 6 N K D. Every type exponentiates N K values and
-    reads X once.
+    symmetric scatter) plus (2/3) K D^3 for the precision factors
+    (Cholesky D^3/3, triangular inverse D^3/3), which counts from a few
+    hundred features on; tied: one shared scatter, 2 N D(D+1) + 4 N K D +
+    (2/3) D^3; diag and spherical: 6 N K D. Every type exponentiates N K
+    values and reads X once.
     """
     N, D, K = workload.n_samples, workload.n_features, workload.n_components
+    factors = 2 * D**3 / 3
     flops = {
-        "full": 2 * N * K * D * (D + 1),
-        "tied": 2 * N * D * (D + 1) + 4 * N * K * D,
+        "full": 2 * N * K * D * (D + 1) + K * factors,
+        "tied": 2 * N * D * (D + 1) + 4 * N * K * D + factors,
         "diag": 6 * N * K * D,
         "spherical": 6 * N * K * D,
     }[workload.covariance_type]

@@ -70,6 +70,24 @@ def _variant(base, suffix, title, **changes):
     return replace(base, name=f"{base.name}-{suffix}", title=title, **changes)
 
 
+def _high_dimension():
+    """Embedding-sized full covariance (the BLAS path): D = 128 ... 1,024,
+    K = 8 and 32, N for about 1e11 flops (a second) per iteration, 3
+    iterations (scikit-learn takes several seconds each); float32 variants
+    of all, tied variants from D = 256."""
+    sizes = {(128, 8): 380_000, (128, 32): 95_000, (256, 8): 95_000,
+             (256, 32): 24_000, (512, 8): 24_000, (512, 32): 6_000,
+             (1024, 8): 6_000, (1024, 32): 2_048}
+    out = []
+    for (d, k), n in sizes.items():
+        base = Workload(f"D{d}-K{k}", f"embed {d}d", n, d, k, "full", max_iter=3)
+        out += [base, _variant(base, "f32", f"embed {d}d f32", dtype="float32")]
+        if d >= 256 and k == 8:
+            out.append(_variant(base, "tied", f"embed {d}d tied", covariance_type="tied",
+                                n_samples=n * k))
+    return out
+
+
 _W1 = Workload("W1", "full-mid", 1_000_000, 16, 16, "full")
 _W2 = Workload("W2", "diag-wide", 1_000_000, 64, 32, "diag")
 
@@ -87,6 +105,7 @@ WORKLOADS = {w.name: w for w in [
     Workload("W3", "1d-huge", 10_000_000, 1, 2, "full"),
     Workload("W4", "full-highdim", 200_000, 64, 10, "full"),
     Workload("W5", "small", 10_000, 2, 3, "full"),
+    *_high_dimension(),
 ]}
 
 

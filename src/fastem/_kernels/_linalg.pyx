@@ -11,7 +11,8 @@ from libc.string cimport memcpy
 from scipy.linalg.cython_lapack cimport dpotrf, dtrtri
 
 cdef enum:
-    # measured crossover (benchmarks/crossover.py)
+    # measured crossover (benchmarks/crossover.py): the loops are as fast
+    # up to D = 128, LAPACK 1.4x faster at 160 and 2.8x at 512
     _LAPACK_MIN_FEATURES = 160
 
 LAPACK_MIN_FEATURES = _LAPACK_MIN_FEATURES
