@@ -52,8 +52,13 @@ def _median_seconds(fn, arg, rounds):
     return float(np.median(times))
 
 
-@pytest.fixture(scope="module", params=list(bench.WORKLOADS.values()),
-                ids=list(bench.WORKLOADS))
+# The suite's workloads, of the embedding-sized ones (fastem bench runs them
+# all) one shape in its three forms: each takes scikit-learn seconds.
+_TEST_WORKLOADS = [w for name, w in bench.WORKLOADS.items()
+                   if not name.startswith("D") or name.startswith("D256-K8")]
+
+
+@pytest.fixture(scope="module", params=_TEST_WORKLOADS, ids=[w.name for w in _TEST_WORKLOADS])
 def problem(request, benchmarks_disabled):
     # Module scope with parameters: pytest runs all tests of one workload
     # together and drops its data before generating the next.
@@ -112,7 +117,7 @@ def test_em_fit(benchmark, problem, reference_lower_bounds, library,
     else:
         assert lower_bounds.shape == (w.max_iter,)
         np.testing.assert_allclose(lower_bounds, reference_lower_bounds,
-                                   rtol=bench.RTOL[w.dtype], atol=0)
+                                   rtol=bench.adapter(library).rtol(w), atol=0)
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,8 @@ class GaussianMixture(BaseMixture):
     verbose_interval : int, default=10
     chunk_size : int, default=None
         Rows per kernel chunk; None chooses it from n_features and
-        n_components so that a chunk's work stays in cache.
+        n_components so that a chunk's work stays in cache (512 rows on the
+        BLAS path of full and tied covariance with many features).
     n_threads : int, default=None
         OpenMP threads; None uses all available CPUs (honouring
         OMP_NUM_THREADS); 1 runs serially; -1 all, -2 all but one.

@@ -250,3 +250,36 @@ def test_a_workload_is_one_entry(monkeypatch):
     monkeypatch.setitem(bench.WORKLOADS, "W9", extra)
     assert bench.select_workloads(["w9"]) == [extra]
     assert cli.build_parser().parse_args(["bench", "--workloads", "W9"]).workloads == ["W9"]
+
+
+def test_a_peer_that_fails_is_dropped_with_its_reason(monkeypatch):
+    # oneDAL's em_gmm raises on some shapes ("Error during covariance
+    # computation"): the workload is still timed on fastem and scikit-learn,
+    # and the peer's column says why it is empty
+    from fastem.bench import timing
+    from fastem.bench.problems import make_problem
+    from fastem.bench.workloads import WORKLOADS
+
+    class Failing(libraries.Library):
+        name = "failing"
+
+        def unavailable(self, workload):
+            return None
+
+        def fitter(self, problem):
+            def fit(max_iter):
+                if max_iter > 1:
+                    raise RuntimeError("Error during covariance computation\nDetails: ...")
+                return None
+            return fit
+
+    adapters = {**libraries.ADAPTERS, "failing": Failing()}
+    monkeypatch.setattr(libraries, "ADAPTERS", adapters)
+    monkeypatch.setattr(timing, "ADAPTERS", adapters)
+    problem = make_problem(WORKLOADS["W5"].quick())
+    result = timing.time_workload(problem, rounds=2)
+    assert set(result["libraries"]) == {"fastem", "sklearn"}
+    assert result["speedup_vs_failing"] is None
+    assert result["failing_note"] == ("failing failed on W5: "
+                                      "Error during covariance computation")
+    assert result["agreement"]["fastem_ok"]
