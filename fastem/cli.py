@@ -154,13 +154,14 @@ def build_parser():
         "bench", parents=[common],
         help="time EM against scikit-learn (and daal4py); compare with a baseline",
         description=(
-            "Time 10 EM iterations from a fixed initialisation on each workload "
-            "with fastem, scikit-learn and, when installed, daal4py, in the same "
-            "rounds; report seconds per iteration, speed-ups, the multiple of "
-            "this machine's ideal time, the peak memory of a fit and the "
-            "scoring speed. Exits 1 when fastem's lower bounds disagree with "
-            "scikit-learn's or, with --compare, when a workload's speed-up over "
-            "scikit-learn falls by more than the threshold. See "
+            "Time 10 EM iterations (3 on the D* workloads) from a fixed "
+            "initialisation on each workload with fastem, scikit-learn and, "
+            "when installed, daal4py, in the same rounds; report seconds per "
+            "iteration, speed-ups, the multiple of this machine's ideal time, "
+            "the peak memory of a fit and the scoring speed. Exits 1 when "
+            "fastem's lower bounds disagree with scikit-learn's or, with "
+            "--compare, when a workload's speed-up over scikit-learn falls by "
+            "more than the threshold. See "
             "docs/performance.md."
         ),
     )

@@ -87,7 +87,10 @@ def format_result(result: dict) -> str:
     lines = []
     mode = "quick (N / 100)" if result.get("quick") else "full"
     machine = result["machine"]
-    lines.append(f"fastem bench, {mode}, {result['iterations']} EM iterations from a fixed "
+    counts = sorted({e["workload"].get("max_iter", result["iterations"])
+                     for e in result["workloads"].values()}, reverse=True)
+    iterations = " or ".join(str(c) for c in counts) or str(result["iterations"])
+    lines.append(f"fastem bench, {mode}, {iterations} EM iterations from a fixed "
                  f"init, marginal seconds per iteration, median of {result['rounds']} rounds")
     family = machine.get("cpu_family_model")
     # results saved before the kernels had variants do not name one
