@@ -10,7 +10,6 @@ fastem/_engine.py (_BLAS_MIN_FEATURES) and _linalg.pyx
 (_LAPACK_MIN_FEATURES) are the smallest D from which the second column wins.
 """
 import argparse
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -18,18 +17,13 @@ from threadpoolctl import threadpool_limits
 from fastem._covariance import compute_precision_cholesky
 from fastem._engine import Engine
 from fastem._kernels import _linalg
+from fastem.bench.roofline import _best_seconds
 
 _FLOPS_TARGET = 2e10  # ~0.2 s of work per pass
 
 
-def best_of(fn, repeats=3):
-    fn()
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def best_of(fn):
+    return _best_seconds(fn, repeats=3)
 
 
 def problem(covariance_type, n_features, n_components, dtype, rng):

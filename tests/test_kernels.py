@@ -425,3 +425,16 @@ def test_passes_refuse_a_chunk_size_below_one():
     with pytest.raises(ValueError, match="chunk_size"):
         _em.score_pass(X, kp.loc, kp.prec, kp.center, kp.log_const, kp.cov_code, 0, 1,
                        np.empty(20), np.empty((0, 3)), np.empty(0, dtype=np.intp))
+
+
+def test_shared_blas_pass_raises_memory_error_when_buffers_cannot_be_allocated():
+    # the components-over-threads driver allocates its own shared buffers
+    from fastem._kernels import _em
+    X, params = make_case("full", np.float64, "C", 50)
+    engine = Engine("full", 3, 4, CHUNK, 2, blas=True)
+    kp = engine.kernel_params(*params, X.dtype)
+    stats = np.empty(engine.stats_size)
+    with pytest.raises(MemoryError):
+        _em.em_pass(X, kp.loc, kp.prec, kp.center, kp.log_const, kp.shift, kp.cov_code,
+                    2 ** 40, 2, stats, True)
+    assert np.isfinite(run_em_stats(X, params, "full", blas=True)[0].log_likelihood)

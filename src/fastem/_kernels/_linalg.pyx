@@ -39,6 +39,50 @@ cdef bint _factor_lapack(const double* cov, double* out, int D) noexcept nogil:
     return True
 
 
+cdef bint _factor_loops(const double* cov, double* out, double* L,
+                        Py_ssize_t D) noexcept nogil:
+    """out = U for one (D, D) covariance with L (D, D) as scratch; False if it
+    is not positive definite."""
+    cdef Py_ssize_t i, j, m
+    cdef double s
+    # L lower triangular with L L^T = cov
+    for j in range(D):
+        s = cov[j * D + j]
+        for m in range(j):
+            s = s - L[j * D + m] * L[j * D + m]
+        if not s > 0.0:  # also catches NaN
+            return False
+        L[j * D + j] = sqrt(s)
+        for i in range(j + 1, D):
+            s = cov[i * D + j]
+            for m in range(j):
+                s = s - L[i * D + m] * L[j * D + m]
+            L[i * D + j] = s / L[j * D + j]
+    # out = (L^-1)^T: column j of L^-1 by forward substitution, stored as
+    # row j of out
+    for j in range(D):
+        for i in range(D):
+            out[j * D + i] = 0.0
+        out[j * D + j] = 1.0 / L[j * D + j]
+        for i in range(j + 1, D):
+            s = 0.0
+            for m in range(j, i):
+                s = s + L[i * D + m] * out[j * D + m]
+            out[j * D + i] = -s / L[i * D + i]
+    return True
+
+
+cdef bint _upper_finite(const double* out, Py_ssize_t D) noexcept nogil:
+    """Whether the upper triangle of a (D, D) factor is finite (a pivot so
+    small that its reciprocal overflows is not)."""
+    cdef Py_ssize_t i, j
+    for j in range(D):
+        for i in range(j, D):
+            if not isfinite(out[j * D + i]):
+                return False
+    return True
+
+
 def precision_cholesky(
     const double[:, :, ::1] cov,        # IN (K, D, D) symmetric
     double[:, :, ::1] out,              # OUT (K, D, D) upper-triangular U, U U^T = cov^-1
@@ -51,58 +95,23 @@ def precision_cholesky(
     reciprocal overflows); that component's ``out`` is then undefined.
     """
     cdef Py_ssize_t K = cov.shape[0], D = cov.shape[1]
-    cdef Py_ssize_t k, i, j, m
-    cdef double s
+    cdef Py_ssize_t k
     cdef double[:, ::1] L
+    cdef double* out_k
     cdef int failed = -1
+    cdef bint ok
     cdef bint use_lapack = (D >= _LAPACK_MIN_FEATURES if lapack is None
                             else bool(lapack))
     import numpy as np
     L = np.empty((D, D))
     with nogil:
         for k in range(K):
+            out_k = &out[k, 0, 0]
             if use_lapack:
-                if not _factor_lapack(&cov[k, 0, 0], &out[k, 0, 0], <int> D):
-                    failed = <int> k
-                    break
-                for j in range(D):
-                    for i in range(j, D):
-                        if not isfinite(out[k, j, i]):
-                            failed = <int> k
-                if failed >= 0:
-                    break
-                continue
-            # L lower triangular with L L^T = cov_k
-            for j in range(D):
-                s = cov[k, j, j]
-                for m in range(j):
-                    s = s - L[j, m] * L[j, m]
-                if not s > 0.0:  # also catches NaN
-                    failed = <int> k
-                    break
-                L[j, j] = sqrt(s)
-                for i in range(j + 1, D):
-                    s = cov[k, i, j]
-                    for m in range(j):
-                        s = s - L[i, m] * L[j, m]
-                    L[i, j] = s / L[j, j]
-            if failed >= 0:
-                break
-            # out = (L^-1)^T: column j of L^-1 by forward substitution,
-            # stored as row j of out
-            for j in range(D):
-                for i in range(D):
-                    out[k, j, i] = 0.0
-                out[k, j, j] = 1.0 / L[j, j]
-                for i in range(j + 1, D):
-                    s = 0.0
-                    for m in range(j, i):
-                        s = s + L[i, m] * out[k, j, m]
-                    out[k, j, i] = -s / L[i, i]
-            for j in range(D):
-                for i in range(j, D):
-                    if not isfinite(out[k, j, i]):
-                        failed = <int> k
-            if failed >= 0:
+                ok = _factor_lapack(&cov[k, 0, 0], out_k, <int> D)
+            else:
+                ok = _factor_loops(&cov[k, 0, 0], out_k, &L[0, 0], D)
+            if not ok or not _upper_finite(out_k, D):
+                failed = <int> k
                 break
     return failed
