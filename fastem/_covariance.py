@@ -134,16 +134,23 @@ class SuffStats:
 def estimate_parameters(stats: SuffStats, reg_covar: float):
     """M-step: (nk, means, covariances) from sufficient statistics.
 
-    mean_k = c_k + s1_k / n_k
-    cov_k  = s2_k / n_k - (s1_k / n_k)(s1_k / n_k)^T + reg_covar I
+    With n_k = sum r_k + eps (scikit-learn's guard against empty
+    components, NK_EPS), the means are scikit-learn's quotient
+    sum_n r_nk x_n / n_k, written about the shift c_k:
 
-    which is algebraically scikit-learn's two-pass estimate. nk is returned
-    unnormalised (the caller divides by n or by its sum).
+    mean_k = c_k + (s1_k - eps c_k) / n_k
+
+    (not c_k + s1_k / n_k: for a nearly empty component eps scales the
+    distance from the shift). Each covariance type forms its covariances
+    by scikit-learn's algebra for the type about these means, as rounded
+    (fastem/_covtypes). nk is returned with eps and unnormalised (the
+    caller divides by n or by its sum).
     """
     nk = stats.nk + NK_EPS
-    delta = stats.s1 / nk[:, np.newaxis]
-    means = stats.shift + delta
-    return nk, means, stats.covtype.covariances(stats.s2, nk, delta, reg_covar)
+    means = stats.shift + (stats.s1 - NK_EPS * stats.shift) / nk[:, np.newaxis]
+    # the means' offsets from the shifts as rounded: exact differences
+    delta = means - stats.shift
+    return nk, means, stats.covtype.covariances(stats, nk, delta, reg_covar)
 
 
 def compute_precision_cholesky(covariances, covariance_type: CovType, reg_covar=None):

@@ -146,3 +146,25 @@ def test_a_registered_type_is_all_the_estimator_needs(monkeypatch, tmp_path):
     assert fits["isotropic"].bic(X) == fits["spherical"].bic(X)
     fits["isotropic"].save(tmp_path / "m.npz")
     assert load(tmp_path / "m.npz").covariance_type == "isotropic"
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_nearly_empty_component_gets_scikit_learns_m_step(covariance_type):
+    # component 0 holds ~1e-12 of a row and its shift is far from the data:
+    # the regularised n_k (n + 10 eps) must not scale the distance from the
+    # shift (scikit-learn's quotient sum r x / (n + 10 eps))
+    from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, D)) + 3.0
+    resp = rng.dirichlet(np.ones(K), size=50)
+    resp[:, 0] = 1e-13
+    resp /= resp.sum(axis=1, keepdims=True)
+    covtype = _covtypes.get(covariance_type)
+    centers = np.vstack([np.full(D, -20.0), rng.normal(size=(K - 1, D)) + 3.0])
+    shift = covtype.init_shift(centers)
+    stats = stats_from_resp(X, covariance_type, lambda a, b, rows: resp[a:b], shift)
+    nk, means, covariances = _estimate_gaussian_parameters(X, resp, 1e-6, covariance_type)
+    got_nk, got_means, got_cov = cov.estimate_parameters(stats, 1e-6)
+    np.testing.assert_allclose(got_nk, nk, rtol=1e-12)
+    np.testing.assert_allclose(got_means, means, rtol=1e-10)
+    np.testing.assert_allclose(got_cov, covariances, rtol=1e-8, atol=1e-12)

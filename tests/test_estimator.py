@@ -170,6 +170,30 @@ def test_one_em_iteration_is_the_textbook_update():
 
 # -- the worked examples of the EM lecture notes --------------------------------
 
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_nearly_empty_component_takes_the_weighted_mean(covariance_type):
+    # the notes' worked example: x = -6, -5, -4, 0, 4, 5, 6, sigma = 1,
+    # tau = 0.5, one iteration from mu = (-20, 6) gives mu1 = -6.00 (the
+    # table); component 1 holds ~5e-12 of a row, and scikit-learn's quotient
+    # sum r x / (n + 10 eps) is -5.9974
+    x = np.array([-6.0, -5, -4, 0, 4, 5, 6])[:, np.newaxis]
+    precisions = {"full": np.ones((2, 1, 1)), "tied": np.ones((1, 1)),
+                  "diag": np.ones((2, 1)), "spherical": np.ones(2)}[covariance_type]
+    params = dict(n_components=2, covariance_type=covariance_type, max_iter=1,
+                  weights_init=[0.5, 0.5], means_init=[[-20.0], [6.0]],
+                  precisions_init=precisions)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm = GaussianMixture(**params).fit(x)
+        sk = SkGaussianMixture(**params).fit(x)
+    assert gm.means_[0, 0] == pytest.approx(-6.00, abs=0.005)
+    # component 2's mean (~4e-12) and component 1's variance (~8e-6, from
+    # terms of ~200 that cancel) are exact to the data's scale: atol 1e-12
+    np.testing.assert_allclose(gm.means_, sk.means_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, sk.covariances_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gm.weights_, sk.weights_, rtol=1e-12)
+
+
 def test_recovers_one_dimensional_two_component_mixture():
     rng = np.random.default_rng(0)
     n = 5000

@@ -91,9 +91,12 @@ class CovarianceType:
         return np.array(centers, dtype=np.float64)
 
     # -- M-step and precisions ------------------------------------------------------------
-    def covariances(self, s2, nk, delta, reg_covar):
-        """M-step covariances from s2 about the shifts, nk (with the empty
-        component guard added) and delta = means - shifts (K, D)."""
+    def covariances(self, stats, nk, delta, reg_covar):
+        """M-step covariances from the statistics (about the shifts c), nk
+        (the r sums with the empty component guard NK_EPS added) and
+        delta = means - c (K, D): scikit-learn's estimate for the type about
+        the means, written about c (terms in NK_EPS matter only for a nearly
+        empty component)."""
         raise NotImplementedError
 
     def precision_cholesky(self, covariances, reg_covar=None):

@@ -3,7 +3,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastem._covtypes._base import CovarianceType, check_positive, positive_precision_cholesky
+from fastem._covtypes._base import (
+    NK_EPS,
+    CovarianceType,
+    check_positive,
+    positive_precision_cholesky,
+)
+
+
+def mean_terms(stats, nk, delta):
+    """scikit-learn's diagonal estimate sum_n r x^2 / n_k - m^2 about the
+    shift c, with d = m - c and rho = eps / n_k, is s2 / n_k plus these
+    (K, D): -d^2 + 2 c (s1 / n_k - d) - rho c^2. A component on a single
+    point gets 0, or a rounding error below it, as in scikit-learn."""
+    c, nk = stats.shift, nk[:, np.newaxis]
+    return -delta**2 + 2 * c * (stats.s1 / nk - delta) - (NK_EPS / nk) * c**2
 
 
 class Diag(CovarianceType):
@@ -24,8 +38,8 @@ class Diag(CovarianceType):
     def recentered_s2(self, s2, nk, s1, d):
         return s2 - 2 * d * s1 + nk[:, np.newaxis] * d**2
 
-    def covariances(self, s2, nk, delta, reg_covar):
-        return s2 / nk[:, np.newaxis] - delta**2 + reg_covar
+    def covariances(self, stats, nk, delta, reg_covar):
+        return stats.s2 / nk[:, np.newaxis] + mean_terms(stats, nk, delta) + reg_covar
 
     def precision_cholesky(self, covariances, reg_covar=None):
         return positive_precision_cholesky(covariances, reg_covar)

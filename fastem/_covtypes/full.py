@@ -40,17 +40,27 @@ class Full(CovarianceType):
                 - d[:, :, np.newaxis] * s1[:, np.newaxis, :]
                 + nk[:, np.newaxis, np.newaxis] * d[:, :, np.newaxis] * d[:, np.newaxis, :])
 
-    def covariances(self, s2, nk, delta, reg_covar):
-        cov = s2 / nk[:, np.newaxis, np.newaxis]
+    def covariances(self, stats, nk, delta, reg_covar):
+        # scikit-learn's sum_n r (x - m)(x - m)^T / n_k about the shift c,
+        # with d = m - c and n = sum r:
+        #   (s2 - s1 d^T - d s1^T + n d d^T) / n_k = s2 / n_k - (d q^T + q d^T),
+        #   q = (s1 - n d / 2) / n_k
+        # (an outer product plus its transpose: exactly symmetric)
+        q = (stats.s1 - stats.nk[:, np.newaxis] * delta / 2) / nk[:, np.newaxis]
+        cov = stats.s2 / nk[:, np.newaxis, np.newaxis]
         if cov.size < _LARGE:
             # whole-stack broadcasts: few NumPy calls for small models
-            cov -= delta[:, :, np.newaxis] * delta[:, np.newaxis, :]
+            outer = delta[:, :, np.newaxis] * q[:, np.newaxis, :]
+            cov -= outer
+            cov -= np.swapaxes(outer, 1, 2)
             cov += scaled_identity(delta.shape[1], reg_covar)
         else:
             # the same values component by component and on the diagonal
             # only, without (K, D, D) temporaries
-            for c, d in zip(cov, delta, strict=True):
-                c -= np.multiply.outer(d, d)
+            for c, d, qk in zip(cov, delta, q, strict=True):
+                outer = np.multiply.outer(d, qk)
+                c -= outer
+                c -= outer.T
             add_to_diagonals(cov, reg_covar)
         return cov
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastem._covtypes.diag import Diag
+from fastem._covtypes.diag import Diag, mean_terms
 
 
 class Spherical(Diag):
@@ -24,10 +24,10 @@ class Spherical(Diag):
     def recentered_s2(self, s2, nk, s1, d):
         return s2 - 2 * np.sum(d * s1, axis=1) + nk * np.sum(d**2, axis=1)
 
-    def covariances(self, s2, nk, delta, reg_covar):
-        # the mean of the diagonal variances
-        n_features = delta.shape[1]
-        return (s2 / nk - np.sum(delta**2, axis=1)) / n_features + reg_covar
+    def covariances(self, stats, nk, delta, reg_covar):
+        # scikit-learn's: the mean of diag's variances (s2 is their trace)
+        total = stats.s2 / nk + mean_terms(stats, nk, delta).sum(axis=1)
+        return total / delta.shape[1] + reg_covar
 
     def log_det_cholesky(self, prec_chol, n_features):
         # per component: D log u_k

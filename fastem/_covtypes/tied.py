@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastem._covtypes._base import (
+    NK_EPS,
     CovarianceType,
     check_symmetric_positive_definite,
     cholesky_stack,
@@ -43,10 +44,18 @@ class Tied(CovarianceType):
     def init_shift(self, centers):
         return np.tile(centers.mean(axis=0), (centers.shape[0], 1))
 
-    def covariances(self, s2, nk, delta, reg_covar):
-        # sum_k sum_n r_nk (x - m_k)(x - m_k)^T
-        #   = sum_n (x - c)(x - c)^T - sum_k n_k (m_k - c)(m_k - c)^T
-        cov = s2 - (nk[:, np.newaxis] * delta).T @ delta
+    def covariances(self, stats, nk, delta, reg_covar):
+        # scikit-learn's (sum_n x x^T - sum_k n_k m_k m_k^T) / sum_k n_k about
+        # the common shift c, with d_k = m_k - c, sum_k r = 1 for every row
+        # and sum_k n_k = n + K eps:
+        #   (s2 - sum_k n_k d_k d_k^T + c w^T + w c^T) / sum_k n_k,
+        #   w = sum_k (s1_k - n_k d_k) - K eps c / 2
+        c = stats.shift[0]
+        w = np.sum(stats.s1 - nk[:, np.newaxis] * delta, axis=0) - len(nk) * NK_EPS / 2 * c
+        outer = np.multiply.outer(c, w)
+        cov = stats.s2 - (nk[:, np.newaxis] * delta).T @ delta
+        cov += outer
+        cov += outer.T
         cov /= nk.sum()
         cov += scaled_identity(delta.shape[1], reg_covar)
         return cov
