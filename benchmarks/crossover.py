@@ -59,16 +59,22 @@ def main():
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     dims = [128, 256, 512] if args.quick else [96, 128, 160, 192, 256, 320, 384, 512]
-    print("E-step + statistics pass, K = 8: seconds (GFLOP/s)")
-    print(f"{'type':6} {'dtype':8} {'D':>5} {'registers':>18} {'BLAS':>18}")
-    for covariance_type in ("full", "tied"):
-        for dtype in ("float64", "float32"):
-            for d in dims:
-                cells = []
-                for blas in (False, True):
-                    seconds, flops = pass_seconds(covariance_type, d, 8, dtype, blas, rng)
-                    cells.append(f"{seconds:8.4f} ({flops / seconds / 1e9:5.1f})")
-                print(f"{covariance_type:6} {dtype:8} {d:5d} {cells[0]:>18} {cells[1]:>18}")
+    many_dims = [128, 160, 192, 256] if args.quick else [128, 160, 176, 192, 224, 256, 320]
+    # K = 8 for both types; then full covariance with many components
+    # (_MANY_COMPONENTS in fastem/_engine.py), whose crossover is lower
+    shapes = [(cov, dtype, 8, dims) for cov in ("full", "tied")
+              for dtype in ("float64", "float32")]
+    shapes += [("full", dtype, k, many_dims) for k in (16, 32)
+               for dtype in ("float64", "float32")]
+    print("E-step + statistics pass: seconds (GFLOP/s)")
+    print(f"{'type':6} {'dtype':8} {'K':>3} {'D':>5} {'registers':>18} {'BLAS':>18}")
+    for covariance_type, dtype, k, ds in shapes:
+        for d in ds:
+            cells = []
+            for blas in (False, True):
+                seconds, flops = pass_seconds(covariance_type, d, k, dtype, blas, rng)
+                cells.append(f"{seconds:8.4f} ({flops / seconds / 1e9:5.1f})")
+            print(f"{covariance_type:6} {dtype:8} {k:3d} {d:5d} {cells[0]:>18} {cells[1]:>18}")
     print("\nprecision factors of 8 components: seconds (loops vs LAPACK)")
     with threadpool_limits(limits=None):
         for d in ([64, 128, 256] if args.quick else [64, 96, 128, 160, 192, 256, 512]):

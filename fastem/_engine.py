@@ -25,18 +25,28 @@ _MIN_CHUNK, _MAX_CHUNK = 64, 8192
 # scatter) as BLAS-3 calls on chunks of _BLAS_CHUNK rows; below it the
 # register-blocked kernels are faster. Crossovers measured on Zen 4 with
 # benchmarks/crossover.py (docs/performance.md): for full float64 the
-# register kernels are 2-25% faster up to D = 320 and BLAS 8% faster at 384.
+# register kernels are 2-25% faster up to D = 320 and BLAS 8% faster at 384
+# (K = 8). With many components the register kernels slow down from about
+# 192 features (60-65 GFLOP/s against BLAS's 73-82 at K = 16 and 32), so
+# full covariance takes BLAS from _BLAS_MIN_FEATURES_MANY features when
+# there are at least _MANY_COMPONENTS.
 _BLAS_MIN_FEATURES = {
     ("full", "float64"): 384, ("full", "float32"): 256,
     ("tied", "float64"): 64, ("tied", "float32"): 64,
 }
+_MANY_COMPONENTS = 16
+_BLAS_MIN_FEATURES_MANY = 192
 _BLAS_CHUNK = 512
 
 
-def uses_blas(covariance_type, n_features, dtype):
+def uses_blas(covariance_type, n_features, dtype, n_components=1):
     """Whether the kernels take the BLAS path for this shape."""
     threshold = _BLAS_MIN_FEATURES.get((covariance_type, np.dtype(dtype).name))
-    return threshold is not None and n_features >= threshold
+    if threshold is None:
+        return False
+    if covariance_type == "full" and n_components >= _MANY_COMPONENTS:
+        threshold = min(threshold, _BLAS_MIN_FEATURES_MANY)
+    return n_features >= threshold
 
 
 def default_chunk_size(n_features, n_components, covariance_type):
@@ -71,7 +81,7 @@ class Engine:
     def uses_blas(self, dtype):
         if self.blas is not None:
             return bool(self.blas)
-        return uses_blas(self.covariance_type, self.n_features, dtype)
+        return uses_blas(self.covariance_type, self.n_features, dtype, self.n_components)
 
     def _split(self, n_samples, dtype):
         """(chunk size, threads, BLAS path) for n_samples rows of dtype; the

@@ -126,6 +126,11 @@ def test_blas_path_is_chosen_by_shape_and_dtype():
     assert uses_blas("tied", 1024, np.float32)
     assert not uses_blas("diag", 1024, np.float64)
     assert not uses_blas("spherical", 1024, np.float32)
+    # many components move full covariance's crossover down, not tied's
+    assert not uses_blas("full", 256, np.float64, n_components=8)
+    assert uses_blas("full", 256, np.float64, n_components=32)
+    assert not uses_blas("full", 128, np.float32, n_components=64)
+    assert uses_blas("tied", 256, np.float64, n_components=32)
 
 
 @pytest.mark.parametrize("covariance_type", ["tied", "diag", "spherical"])
