@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fastem._atomic import atomic_write
+
 if TYPE_CHECKING:
     from fastem._gaussian_mixture import GaussianMixture
 
@@ -38,7 +40,9 @@ _FITTED_SCALARS = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
 
 
 def save(gm, path: str | os.PathLike) -> None:
-    """Write a fitted GaussianMixture to ``path`` (see module doc)."""
+    """Write a fitted GaussianMixture to ``path`` (see module doc): whole or
+    not at all, an existing file at ``path`` being replaced only once the
+    new one is complete on disk."""
     from sklearn.utils.validation import check_is_fitted
 
     import fastem
@@ -59,7 +63,9 @@ def save(gm, path: str | os.PathLike) -> None:
         arrays[name] = np.asarray(getattr(gm, name), dtype=np.float64)
     for name in _FITTED_SCALARS:
         arrays[name] = np.asarray(getattr(gm, name))
-    with open(path, "wb") as f:  # a file object: np.savez adds no suffix
+    # a file object: np.savez adds no suffix; written beside path and renamed
+    # over it, so that an existing model survives a failed save
+    with atomic_write(path) as f:
         np.savez(f, fastem_format=np.asarray(FORMAT),
                  fastem_format_version=np.asarray(FORMAT_VERSION),
                  fastem_version=np.asarray(fastem.__version__),

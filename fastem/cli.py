@@ -33,6 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import fastem
 from fastem import bench
+from fastem._atomic import atomic_write
 from fastem.datasets import FAITHFUL_COLUMNS, load_faithful
 
 # Errors a user can cause and fix (bad values, unreadable or unwritable
@@ -363,12 +364,13 @@ def _run_predict(args):
         else:
             np.savetxt(sys.stdout, result, fmt="%d")
         return 0
-    if args.out.endswith(".npy"):
-        np.save(args.out, result)
-    elif args.out.endswith(".csv"):
-        np.savetxt(args.out, result, fmt="%.17g" if args.proba else "%d", delimiter=",")
-    else:
+    if not args.out.endswith((".npy", ".csv")):
         raise ValueError(f"--out {args.out}: write .npy or .csv")
+    with atomic_write(args.out) as f:
+        if args.out.endswith(".npy"):
+            np.save(f, result)
+        else:
+            np.savetxt(f, result, fmt="%.17g" if args.proba else "%d", delimiter=",")
     print(f"{'probabilities' if args.proba else 'labels'} of {len(result)} rows "
           f"written to {args.out}")
     return 0

@@ -149,3 +149,41 @@ def test_unknown_covariance_type_is_refused(data, tmp_path):
     _rewrite(path, params_json=np.asarray(json.dumps(params)))
     with pytest.raises(ValueError, match="unknown covariance_type 'banded'"):
         fastem.load(path)
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_save_leaves_the_old_model(data, tmp_path, monkeypatch, error):
+    path = tmp_path / "model.npz"
+    old = GaussianMixture(2, random_state=0).fit(data)
+    old.save(path)
+    new = GaussianMixture(3, random_state=1).fit(data)
+    real_savez = np.savez
+
+    def savez_then_fail(f, **arrays):
+        # half an archive reaches the file, then the disk is full (or Ctrl-C)
+        real_savez(f, **arrays)
+        f.truncate(f.tell() // 2)
+        raise error
+
+    monkeypatch.setattr(np, "savez", savez_then_fail)
+    with pytest.raises(type(error)):
+        new.save(path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+    loaded = fastem.load(path)
+    np.testing.assert_array_equal(loaded.means_, old.means_)
+
+
+def test_save_replaces_a_model_and_gives_it_the_usual_mode(data, tmp_path):
+    import os
+    path = tmp_path / "model.npz"
+    GaussianMixture(2, random_state=0).fit(data).save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    path.chmod(0o640)
+    new = GaussianMixture(3, random_state=1).fit(data)
+    new.save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    np.testing.assert_array_equal(fastem.load(path).means_, new.means_)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
