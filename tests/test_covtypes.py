@@ -93,7 +93,7 @@ def test_collapse_is_reported(covariance_type):
     covariances = covtype.covariances_from_cholesky(prec_chol)
     if covariance_type == "tied":
         covariances[:] = 0.0
-        match = "the tied covariance is not positive definite"
+        match = "The tied covariance is not positive definite"
     else:
         covariances[1] = 0.0
         match = r"component\(s\) \[1\] is not positive definite"

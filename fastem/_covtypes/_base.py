@@ -172,18 +172,27 @@ def add_to_diagonals(stack, value):
     stack[..., diagonals, diagonals] += value
 
 
+SKLEARN_COLLAPSE_MESSAGE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton or "
+    "collapsed samples). Try to decrease the number of components, increase "
+    "reg_covar, or scale the input data."
+)
+
+
 def collapse_message(components, reg_covar):
     """Why a covariance is not positive definite and what to change; components
     None means the shared (tied) covariance."""
     reg_covar = float("nan") if reg_covar is None else reg_covar
-    what = ("the tied covariance is" if components is None
-            else f"the covariance of component(s) {components} is")
+    what = ("The tied covariance is" if components is None
+            else f"The covariance of component(s) {components} is")
+    # scikit-learn's sentence first (code matches it), then which and why
     return (
-        f"Fitting the mixture model failed because {what} not positive "
-        "definite: the data (or a component's share of it) lie on a "
-        "lower-dimensional subspace, e.g. a component collapsed onto a single "
-        "point or a feature is constant. Increase reg_covar (now "
-        f"{reg_covar:g}), use fewer components, or rescale the data."
+        f"{SKLEARN_COLLAPSE_MESSAGE} {what} not positive definite: the data (or "
+        "a component's share of it) lie on a lower-dimensional subspace, e.g. "
+        "a component collapsed onto a single point or a feature is constant. "
+        f"Increase reg_covar (now {reg_covar:g}), use fewer components, or "
+        "rescale the data."
     )
 
 
