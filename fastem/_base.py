@@ -49,6 +49,15 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         pass
 
     @abstractmethod
+    def _cast_fitted(self, dtype):
+        """Fitted arrays as the data's dtype (float32 or float64), as
+        scikit-learn returns them; the M-step itself stays float64."""
+
+    @abstractmethod
+    def _fitted_dtype(self):
+        """The dtype of the fitted arrays."""
+
+    @abstractmethod
     def _score(self, X, **outputs):
         """Per-row outputs for fitted parameters (see Engine.score)."""
 
@@ -123,7 +132,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         labels : ndarray of shape (n_samples,) (a lazy dask array for a dask X)
         """
         X = self._fit(X)
-        return self._score(X, labels=True)["labels"]
+        return self._score(X, labels=True, dtype=self._output_dtype(X))["labels"]
 
     def _fit(self, X):
         self._check_hyperparameters()
@@ -181,11 +190,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 stacklevel=3,
             )
         self._set_parameters(best_params)
+        self._cast_fitted(X.dtype)
         # a later partial_fit starts its running statistics afresh
         self._stepwise_stats, self._stepwise_count = None, 0
         self.n_iter_ = best_n_iter
-        self.lower_bound_ = max_lower_bound
-        self.lower_bounds_ = best_lower_bounds
+        self.lower_bound_ = X.dtype.type(max_lower_bound)
+        self.lower_bounds_ = [X.dtype.type(b) for b in best_lower_bounds]
         return X
 
     # -- progress ---------------------------------------------------------------------
@@ -256,9 +266,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             eta = (step + self.learning_offset) ** -self.learning_decay
             running = running.blended(batch, eta)
         self._set_parameters(self._m_step(running))
+        self._cast_fitted(X.dtype)
         self._stepwise_stats = running
         self._stepwise_count = step + 1
-        self.lower_bound_ = batch.log_likelihood / X.shape[0]
+        self.lower_bound_ = X.dtype.type(batch.log_likelihood / X.shape[0])
         self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
         self.n_iter_ = self._stepwise_count
         self.converged_ = False
@@ -273,7 +284,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), or a streamed input
-        out : ndarray of shape (n_samples,), float64, optional
+        out : ndarray of shape (n_samples,), float64 or float32, optional
             Written in place and returned (e.g. an ``np.memmap``, so that
             the output of a large streamed input need not fit in memory).
 
@@ -282,7 +293,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         log_prob : ndarray of shape (n_samples,)
         """
         X = self._validate_predict_data(X, lazy=True)
-        return self._score(X, log_likelihood=True, out_ll=out)["log_likelihood"]
+        return self._score(X, log_likelihood=True, out_ll=out,
+                           dtype=self._output_dtype(X))["log_likelihood"]
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per sample of X under the model."""
@@ -297,7 +309,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         labels : ndarray of shape (n_samples,)
         """
         X = self._validate_predict_data(X, lazy=True)
-        return self._score(X, labels=True)["labels"]
+        return self._score(X, labels=True, dtype=self._output_dtype(X))["labels"]
 
     def predict_proba(self, X: Any, out: np.ndarray | None = None) -> Any:
         """Posterior probability of each component for each sample.
@@ -305,7 +317,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), or a streamed input
-        out : ndarray of shape (n_samples, n_components), float64, C order, optional
+        out : ndarray of shape (n_samples, n_components), float64 or float32, C order,
+            optional
             Written in place and returned (e.g. an ``np.memmap``).
 
         Returns
@@ -313,7 +326,12 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         resp : ndarray of shape (n_samples, n_components)
         """
         X = self._validate_predict_data(X, lazy=True)
-        return self._score(X, resp=True, out_resp=out)["resp"]
+        return self._score(X, resp=True, out_resp=out, dtype=self._output_dtype(X))["resp"]
+
+    def _output_dtype(self, X):
+        """Per-row outputs are float32 when the data and the fitted model
+        both are (as scikit-learn's), float64 otherwise."""
+        return np.result_type(X.dtype, self._fitted_dtype())
 
     # -- verbose output, as scikit-learn prints it ----------------------------------
     def _print_verbose_msg_init_beg(self, n_init):

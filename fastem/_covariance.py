@@ -200,6 +200,10 @@ class KernelParams:
 
     def __init__(self, weights, means, prec_chol, covariance_type: CovType, dtype):
         covtype = _covtypes.get(covariance_type)
+        # a model fitted on float32 data holds float32 parameters: the
+        # constants are formed in float64 all the same
+        weights, means, prec_chol = (np.asarray(a, dtype=np.float64)
+                                     for a in (weights, means, prec_chol))
         n_components, n_features = means.shape
         self.cov_code = covtype.code
         self.covariance_type = covtype.name

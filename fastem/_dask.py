@@ -163,12 +163,12 @@ def _run_task(fn, block, *args):
         _TASK_THREADS.reset(token)
 
 
-def _block_score(block, engine, kp, output):
-    return _run_task(_score_rows, block, engine, kp, output)
+def _block_score(block, engine, kp, output, dtype):
+    return _run_task(_score_rows, block, engine, kp, output, dtype)
 
 
-def _score_rows(block, engine, kp, output):
-    return engine.score(ArraySource(block), kp, **{output: True})[output]
+def _score_rows(block, engine, kp, output, dtype):
+    return engine.score(ArraySource(block), kp, dtype=dtype, **{output: True})[output]
 
 
 def _block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, max_threads):
@@ -187,8 +187,9 @@ def _block_resp_stats(block, covariance_type, shift, resp):
 
 
 # -- the estimator's steps on a DaskData ------------------------------------------------------
-def score_lazy(engine, data, kp, output):
-    """A lazy dask array of per-row outputs computed block-wise."""
+def score_lazy(engine, data, kp, output, dtype=np.float64):
+    """A lazy dask array of per-row outputs computed block-wise; the
+    log-likelihoods and responsibilities in dtype."""
     import dask
 
     array = data.array
@@ -197,12 +198,13 @@ def score_lazy(engine, data, kp, output):
     kp = dask.delayed(kp, traverse=False)
     engine = dask.delayed(engine, traverse=False)
     if output == "resp":
-        return array.map_blocks(_block_score, engine, kp, output,
+        return array.map_blocks(_block_score, engine, kp, output, dtype,
                                 chunks=(array.chunks[0], (n_components,)),
-                                meta=np.empty((0, 0)), name="fastem-predict-proba")
-    dtype = np.intp if output == "labels" else np.float64
-    return array.map_blocks(_block_score, engine, kp, output, drop_axis=1,
-                            chunks=(array.chunks[0],), meta=np.empty(0, dtype=dtype),
+                                meta=np.empty((0, 0), dtype=dtype),
+                                name="fastem-predict-proba")
+    meta_dtype = np.intp if output == "labels" else dtype
+    return array.map_blocks(_block_score, engine, kp, output, dtype, drop_axis=1,
+                            chunks=(array.chunks[0],), meta=np.empty(0, dtype=meta_dtype),
                             name=f"fastem-{output.replace('_', '-')}")
 
 

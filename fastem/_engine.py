@@ -130,24 +130,34 @@ class Engine:
         return SuffStats.from_flat(self.covariance_type, n_samples, flat, params.shift64)
 
     def score(self, X, params, log_likelihood=False, resp=False, labels=False,
-              out_ll=None, out_resp=None):
+              out_ll=None, out_resp=None, dtype=np.float64):
         """Per-row outputs of one scoring pass: a dict of the requested arrays.
 
-        ``out_ll`` (N,) and ``out_resp`` (N, K), float64 and C-contiguous
-        (e.g. memmaps), receive the outputs instead of new arrays."""
+        The log-likelihoods and responsibilities are new arrays of ``dtype``
+        (float64 or float32), or ``out_ll`` (N,) and ``out_resp`` (N, K),
+        float64 or float32 and C-contiguous (e.g. memmaps)."""
         n_samples = X.shape[0]
         K = self.n_components
         if log_likelihood:
-            out_ll = _output(out_ll, (n_samples,), "out")
+            out_ll = _output(out_ll, (n_samples,), "out", dtype)
         if resp:
-            out_resp = _output(out_resp, (n_samples, K), "out")
+            out_resp = _output(out_resp, (n_samples, K), "out", dtype)
         out_labels = np.empty(n_samples, dtype=np.intp) if labels else None
+        # the kernels write float64: float32 outputs are cast slice by slice
+        narrow = any(out is not None and out.dtype != np.float64
+                     for out in (out_ll, out_resp))
         for start, stop, block in as_source(X).blocks():
-            self._score(block,
-                        params,
-                        out_ll[start:stop] if log_likelihood else _EMPTY_LL,
-                        out_resp[start:stop] if resp else np.empty((0, K)),
-                        out_labels[start:stop] if labels else _EMPTY_LABELS)
+            step = _CAST_ROWS if narrow else max(stop - start, 1)
+            for a in range(0, stop - start, step):
+                rows = slice(start + a, min(start + a + step, stop))
+                ll = _kernel_output(out_ll, rows) if log_likelihood else _EMPTY_LL
+                rs = _kernel_output(out_resp, rows) if resp else np.empty((0, K))
+                self._score(block[a:a + step], params, ll, rs,
+                            out_labels[rows] if labels else _EMPTY_LABELS)
+                if log_likelihood and out_ll.dtype != np.float64:
+                    out_ll[rows] = ll
+                if resp and out_resp.dtype != np.float64:
+                    out_resp[rows] = rs
         return {"log_likelihood": out_ll, "resp": out_resp, "labels": out_labels}
 
     def total_log_likelihood(self, X, params):
@@ -184,14 +194,26 @@ _EMPTY_LL = np.empty(0)
 _EMPTY_LABELS = np.empty(0, dtype=np.intp)
 
 
-def _output(out, shape, name):
+# rows per kernel call when float32 outputs are cast from the kernels' float64
+_CAST_ROWS = 1 << 16
+
+
+def _kernel_output(out, rows):
+    """Where the kernels write the rows' outputs: the output itself if it
+    is float64, else a float64 scratch to cast from."""
+    if out.dtype == np.float64:
+        return out[rows]
+    return np.empty((rows.stop - rows.start,) + out.shape[1:])
+
+
+def _output(out, shape, name, dtype=np.float64):
     if out is None:
-        return np.empty(shape)
+        return np.empty(shape, dtype=dtype)
     if not (isinstance(out, np.ndarray) and out.shape == shape
-            and out.dtype == np.float64 and out.flags.c_contiguous
+            and out.dtype in (np.float64, np.float32) and out.flags.c_contiguous
             and out.flags.writeable):
         raise ValueError(
-            f"{name} must be a writeable C-contiguous float64 array of shape "
+            f"{name} must be a writeable C-contiguous float64 or float32 array of shape "
             f"{shape}, got {type(out).__name__}"
             + (f" of shape {out.shape} and dtype {out.dtype}"
                if isinstance(out, np.ndarray) else "")

@@ -28,20 +28,23 @@ def _check_shape(param, shape, name):
 
 
 def _check_weights(weights, n_components):
-    weights = check_array(weights, dtype=np.float64, ensure_2d=False,
+    # float32 weights are checked in float32, to its precision (as
+    # scikit-learn does), then used in float64
+    weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False,
                           input_name="weights_init")
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
     _check_shape(weights, (n_components,), "weights")
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
             "The parameter 'weights' should be in the range [0, 1], but got "
             f"max value {weights.max():.5f}, min value {weights.min():.5f}"
         )
-    if not abs(1.0 - weights.sum()) <= 1e-8:
+    if not abs(1.0 - weights.sum()) <= atol:
         raise ValueError(
             "The parameter 'weights' should be normalized, but got "
             f"sum(weights) = {weights.sum():.5f}"
         )
-    return weights
+    return weights.astype(np.float64)
 
 
 def _check_precisions(precisions, covtype, n_components, n_features):
@@ -103,8 +106,10 @@ class GaussianMixture(BaseMixture):
         OMP_NUM_THREADS); 1 runs serially; -1 all, -2 all but one.
     dtype : {None, numpy.float32, numpy.float64}, default=None
         Precision of the distance computations. None keeps float32 input in
-        float32 and uses float64 otherwise. Parameters and sufficient
-        statistics are always float64.
+        float32 and uses float64 otherwise. Sufficient statistics and the
+        M-step are always float64; the fitted arrays (and ``lower_bound_``)
+        are returned in the data's dtype, and per-row outputs are float32
+        when both the model and the data are, as scikit-learn returns them.
     block_bytes : int, default=None
         Size in bytes of the blocks of rows read at a time from a streamed
         input (a path to a .npy file, np.memmap, h5py.Dataset, zarr.Array
@@ -349,6 +354,14 @@ class GaussianMixture(BaseMixture):
          self.precisions_cholesky_) = params
         self.precisions_ = self._covtype.precisions_from_cholesky(self.precisions_cholesky_)
 
+    def _cast_fitted(self, dtype):
+        for name in ("weights_", "means_", "covariances_", "precisions_cholesky_",
+                     "precisions_"):
+            setattr(self, name, np.asarray(getattr(self, name), dtype=dtype))
+
+    def _fitted_dtype(self):
+        return self.means_.dtype
+
     def _scoring(self, X):
         engine = getattr(self, "_engine", None)
         if engine is None or engine.n_features != X.shape[1]:
@@ -362,7 +375,8 @@ class GaussianMixture(BaseMixture):
         engine, kp = self._scoring(X)
         if X.distributed:
             # lazy dask arrays, computed block-wise on the cluster
-            return {key: _dask.score_lazy(engine, X, kp, key) if outputs.get(key) else None
+            return {key: _dask.score_lazy(engine, X, kp, key, outputs["dtype"])
+                    if outputs.get(key) else None
                     for key in ("log_likelihood", "resp", "labels")}
         return engine.score(X, kp, **outputs)
 

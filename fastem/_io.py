@@ -11,6 +11,8 @@ Layout (format version 1): every entry is a plain array.
                            (weights_init, means_init, precisions_init)
     weights_, means_, covariances_, precisions_, precisions_cholesky_,
     lower_bounds_, converged_, n_iter_, lower_bound_, n_features_in_
+                           (the fitted arrays and bounds float32 for a model
+                           fitted on float32 data, as it returns them)
 
 A parameter that JSON cannot hold is saved as None and so loads as None:
 a ``callback`` (a function), a ``random_state`` that is a RandomState
@@ -60,7 +62,8 @@ def save(gm, path: str | os.PathLike) -> None:
             value = np.dtype(value).name
         scalars[name] = _json_value(value)
     for name in _FITTED_ARRAYS:
-        arrays[name] = np.asarray(getattr(gm, name), dtype=np.float64)
+        # a model fitted on float32 data keeps its float32 arrays
+        arrays[name] = np.asarray(getattr(gm, name), dtype=_fitted_dtype(gm.means_))
     for name in _FITTED_SCALARS:
         arrays[name] = np.asarray(getattr(gm, name))
     # a file object: np.savez adds no suffix; written beside path and renamed
@@ -70,6 +73,11 @@ def save(gm, path: str | os.PathLike) -> None:
                  fastem_format_version=np.asarray(FORMAT_VERSION),
                  fastem_version=np.asarray(fastem.__version__),
                  params_json=np.asarray(json.dumps(scalars)), **arrays)
+
+
+def _fitted_dtype(means):
+    """float32 for a model fitted on float32 data, float64 otherwise."""
+    return np.float32 if np.asarray(means).dtype == np.float32 else np.float64
 
 
 def _json_value(value):
@@ -137,12 +145,13 @@ def load(path: str | os.PathLike) -> GaussianMixture:
     if unknown:
         raise ValueError(f"fastem: {path} has unknown parameters {sorted(unknown)}")
     gm.set_params(**params)
+    dtype = _fitted_dtype(data["means_"])
     for name in _FITTED_ARRAYS:
-        setattr(gm, name, np.array(data[name], dtype=np.float64))
-    gm.lower_bounds_ = gm.lower_bounds_.tolist()
+        setattr(gm, name, np.array(data[name], dtype=dtype))
+    gm.lower_bounds_ = list(gm.lower_bounds_)
     gm.converged_ = bool(data["converged_"])
     gm.n_iter_ = int(data["n_iter_"])
-    gm.lower_bound_ = float(data["lower_bound_"])
+    gm.lower_bound_ = dtype(data["lower_bound_"])
     gm.n_features_in_ = int(data["n_features_in_"])
     _check_model(gm, path)
     return gm

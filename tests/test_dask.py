@@ -97,6 +97,18 @@ def test_cluster_scoring_is_lazy_and_matches_in_memory(client):
         assert gm.aic(dX) == pytest.approx(ref.aic(X), rel=1e-10)
 
 
+def test_cluster_float32_outputs_are_float32(client):
+    X32 = mixture_data(seed=3).astype(np.float32)
+    ref = GaussianMixture(3, random_state=0).fit(X32)
+    dX = da.from_array(X32, chunks=(700, 3))
+    with client.as_current():
+        proba, ll = ref.predict_proba(dX), ref.score_samples(dX)
+        assert proba.dtype == ll.dtype == np.float32  # the lazy arrays' dtype
+        np.testing.assert_array_equal(proba.compute(), ref.predict_proba(X32))
+        np.testing.assert_array_equal(ll.compute(), ref.score_samples(X32))
+        assert proba.compute().dtype == np.float32
+
+
 @pytest.mark.parametrize("init", ["kmeans", "k-means++", "random", "random_from_data"])
 def test_cluster_initialisation_matches_in_memory(client, init):
     # fewer rows than the seeding sample: the same seeds, the same draws

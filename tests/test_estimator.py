@@ -101,8 +101,7 @@ def test_f_ordered_and_float32_inputs(covariance_type):
     sk, fe = fit_both(np.asfortranarray(X), covariance_type)
     np.testing.assert_allclose(fe.lower_bounds_, sk.lower_bounds_, rtol=1e-8)
     # float32 data is compared in float32: close to the float64 fit, not equal
-    _, fe32 = fit_both(X.astype(np.float32), covariance_type)
-    assert fe32.means_.dtype == np.float64
+    sk32, fe32 = fit_both(X.astype(np.float32), covariance_type)
     np.testing.assert_allclose(fe32.lower_bounds_, sk.lower_bounds_, rtol=1e-4)
     # dtype=float64 computes float32 data in float64: scikit-learn's float64
     # trajectory on the same (upcast) values
@@ -114,6 +113,61 @@ def test_f_ordered_and_float32_inputs(covariance_type):
         fe64 = GaussianMixture(3, covariance_type=covariance_type, tol=0.0, max_iter=20,
                                dtype=np.float64, **init).fit(X32)
     np.testing.assert_allclose(fe64.lower_bounds_, sk64.lower_bounds_, rtol=1e-8)
+
+
+FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+
+def _output_dtypes(gm, X):
+    return [np.asarray(gm.predict_proba(X)).dtype, np.asarray(gm.score_samples(X)).dtype,
+            type(gm.score(X)), np.asarray(gm.predict(X)).dtype]
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_float32_data_gives_scikit_learns_float32_results(covariance_type):
+    # (with float32 *_init: scikit-learn promotes some of its arrays, not
+    # all, to float64 when given float64 ones; fastem returns the data's dtype)
+    X32 = blobs(4).astype(np.float32)
+    init = {k: v.astype(np.float32) for k, v in shared_init(X32, covariance_type).items()}
+    kw = dict(n_components=3, covariance_type=covariance_type, tol=0.0, max_iter=20, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk32, fe32 = SkGaussianMixture(**kw).fit(X32), GaussianMixture(**kw).fit(X32)
+    for name in FITTED_ARRAYS:
+        assert getattr(fe32, name).dtype == getattr(sk32, name).dtype == np.float32, name
+    assert type(fe32.lower_bound_) is type(sk32.lower_bound_) is np.float32
+    assert _output_dtypes(fe32, X32) == _output_dtypes(sk32, X32)
+    assert fe32.predict_proba(X32).dtype == np.float32
+    # float32 only when the data and the model both are, as in scikit-learn
+    X64 = X32.astype(np.float64)
+    sk64, fe64 = fit_both(X64, covariance_type)
+    assert _output_dtypes(fe32, X64) == _output_dtypes(sk32, X64)
+    assert _output_dtypes(fe64, X32) == _output_dtypes(sk64, X32)
+    assert fe64.predict_proba(X32).dtype == np.float64
+    # the float32 outputs are the float64 kernels' outputs rounded
+    np.testing.assert_array_equal(
+        fe32.predict_proba(X32),
+        fe32.predict_proba(X32, out=np.empty((len(X32), 3))).astype(np.float32))
+    # dtype=float64 keeps everything float64
+    forced = GaussianMixture(3, covariance_type=covariance_type, dtype=np.float64,
+                             random_state=0).fit(X32)
+    assert all(getattr(forced, name).dtype == np.float64 for name in FITTED_ARRAYS)
+    assert forced.predict_proba(X32).dtype == np.float64
+
+
+def test_float32_outputs_are_cast_in_slices(monkeypatch):
+    # outputs of more rows than one cast slice are complete and in place
+    from fastem import _engine
+    monkeypatch.setattr(_engine, "_CAST_ROWS", 7)
+    X32 = blobs(3).astype(np.float32)
+    gm = GaussianMixture(3, random_state=0).fit(X32)
+    resp, ll = gm.predict_proba(X32), gm.score_samples(X32)
+    monkeypatch.setattr(_engine, "_CAST_ROWS", 1 << 16)
+    np.testing.assert_array_equal(resp, gm.predict_proba(X32))
+    np.testing.assert_array_equal(ll, gm.score_samples(X32))
+    out = np.zeros((len(X32), 3), dtype=np.float32)
+    assert gm.predict_proba(X32, out=out) is out
+    np.testing.assert_array_equal(out, resp)
 
 
 @pytest.mark.parametrize("init_params", ["random", "random_from_data", "k-means++", "kmeans"])

@@ -187,3 +187,15 @@ def test_save_replaces_a_model_and_gives_it_the_usual_mode(data, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o640
     np.testing.assert_array_equal(fastem.load(path).means_, new.means_)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_a_float32_model_loads_as_float32(data, tmp_path):
+    X32 = data.astype(np.float32)
+    gm = GaussianMixture(2, random_state=0).fit(X32)
+    gm.save(tmp_path / "m.npz")
+    loaded = fastem.load(tmp_path / "m.npz")
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        assert getattr(loaded, name).dtype == np.float32, name
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(gm, name))
+    assert type(loaded.lower_bound_) is np.float32 and loaded.lower_bound_ == gm.lower_bound_
+    np.testing.assert_array_equal(loaded.predict_proba(X32), gm.predict_proba(X32))

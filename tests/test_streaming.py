@@ -192,10 +192,14 @@ def test_outputs_can_be_written_into_caller_arrays(tmp_path):
     ll = np.empty(len(X))
     assert gm.score_samples(X, out=ll) is ll
     np.testing.assert_allclose(ll, gm.score_samples(X), rtol=1e-12)
+    # a float32 output (half the memory) receives the float64 values rounded
+    ll32 = np.empty(len(X), dtype=np.float32)
+    assert gm.score_samples(X, out=ll32) is ll32
+    np.testing.assert_array_equal(ll32, ll.astype(np.float32))
     with pytest.raises(ValueError, match="out must be a writeable C-contiguous float64"):
         gm.predict_proba(X, out=np.empty((len(X), 2)))
     with pytest.raises(ValueError, match="out must be"):
-        gm.score_samples(X, out=np.empty(len(X), dtype=np.float32))
+        gm.score_samples(X, out=np.empty(len(X), dtype=np.int64))
 
 
 # -- bad files ------------------------------------------------------------------------
