@@ -1,0 +1,53 @@
+"""pytest plugin: run scikit-learn's own GaussianMixture tests on fastem's.
+
+Loaded by tests/test_sklearn_suite.py (``-p sklearn_swap``) for a run of
+the installed scikit-learn's ``sklearn/mixture/tests/test_gaussian_mixture.py``.
+Every collected test module that imported ``GaussianMixture`` gets fastem's
+in its place. The tests listed below fail for a reason that no user of the
+public API can observe; each is marked as an expected failure with it.
+"""
+import pytest
+
+import fastem
+
+_PRIVATE = ("calls scikit-learn's private GaussianMixture._initialize, which "
+            "fastem does not have")
+EXPECTED_FAILURES = {
+    "test_gaussian_mixture_precisions_init": _PRIVATE,
+    "test_gaussian_mixture_all_init_does_not_estimate_gaussian_parameters": (
+        "mocks scikit-learn's private _estimate_gaussian_parameters and "
+        "counts its calls; fastem's M-step is its own"),
+    "test_check_weights": (
+        "scikit-learn's message prints the smallest weight as 'max value' and "
+        "the largest as 'min value'; fastem's message says which is which"),
+    "test_score[float32]": (
+        "compares score(X) to the float32 mean of float32 score_samples(X) to "
+        "7 decimals; fastem's score sums the rows in float64, and the float32 "
+        "mean alone is off by more than that (its spacing at -2.6 is 2.4e-7)"),
+}
+
+_swapped = []
+
+
+def _reason(item):
+    for name in (item.name, item.originalname):
+        if name in EXPECTED_FAILURES:
+            return EXPECTED_FAILURES[name]
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and hasattr(module, "GaussianMixture"):
+            if module.GaussianMixture is not fastem.GaussianMixture:
+                module.GaussianMixture = fastem.GaussianMixture
+                _swapped.append(module.__name__)
+        reason = _reason(item)
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(
+        f"sklearn_swap: GaussianMixture is fastem's in {sorted(set(_swapped))}")
