@@ -143,18 +143,21 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         n_samples = X.shape[0]
         max_lower_bound = -np.inf
         best_lower_bounds = []
-        best_params, best_n_iter = None, 0
+        best_params, best_n_iter, best_reseeded = None, 0, 0
         self.converged_ = False
+        self._reseed_warned = False
         random_state = check_random_state(self.random_state)
 
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
+            self._step_reseeds = 0
             params = (self._initialize_parameters(X, random_state) if do_init
                       else self._get_parameters())
+            n_reseeded = self._step_reseeds
             lower_bound = -np.inf if do_init else self.lower_bound_
             current_lower_bounds = []
             if self.max_iter == 0:
-                best_params, best_n_iter = params, 0
+                best_params, best_n_iter, best_reseeded = params, 0, n_reseeded
                 continue
             converged = False
             bar = self._progress_bar(init, n_samples)
@@ -164,12 +167,15 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 # the mean log-likelihood of the parameters *before*
                 # this iteration's M-step, as scikit-learn reports it
                 lower_bound = stats.log_likelihood / n_samples
+                self._step_reseeds = 0
                 params = self._m_step(stats)
+                n_reseeded += self._step_reseeds
                 current_lower_bounds.append(lower_bound)
                 change = lower_bound - prev_lower_bound
                 self._print_verbose_msg_iter_end(n_iter, change)
                 self._report(bar, n_iter, lower_bound, params, n_samples)
-                if abs(change) < self.tol:
+                # an iteration that re-initialised a component is not a fixed point
+                if abs(change) < self.tol and not self._step_reseeds:
                     converged = True
                     break
             if bar is not None:
@@ -177,7 +183,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             self._print_verbose_msg_init_end(lower_bound, converged)
             if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
-                best_params, best_n_iter = params, n_iter
+                best_params, best_n_iter, best_reseeded = params, n_iter, n_reseeded
                 best_lower_bounds = current_lower_bounds
                 self.converged_ = converged
 
@@ -194,6 +200,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         # a later partial_fit starts its running statistics afresh
         self._stepwise_stats, self._stepwise_count = None, 0
         self.n_iter_ = best_n_iter
+        self.n_reseeded_ = best_reseeded
         self.lower_bound_ = X.dtype.type(max_lower_bound)
         self.lower_bounds_ = [X.dtype.type(b) for b in best_lower_bounds]
         return X
@@ -248,6 +255,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """
         self._check_hyperparameters()
         fitted = hasattr(self, "converged_")
+        self._step_reseeds = 0
         if fitted:
             X = self._validate_predict_data(X)
             self._check_parameters(X)
@@ -255,6 +263,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         else:
             X = self._validate_fit_data(X)
             self._check_parameters(X)
+            self._reseed_warned = False
             params = self._initialize_parameters(X, check_random_state(self.random_state))
         batch = self._e_step_stats(X, params).per_row()
         running = getattr(self, "_stepwise_stats", None)
@@ -267,6 +276,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             running = running.blended(batch, eta)
         self._set_parameters(self._m_step(running))
         self._cast_fitted(X.dtype)
+        self.n_reseeded_ = getattr(self, "n_reseeded_", 0) * fitted + self._step_reseeds
         self._stepwise_stats = running
         self._stepwise_count = step + 1
         self.lower_bound_ = X.dtype.type(batch.log_likelihood / X.shape[0])
@@ -276,6 +286,17 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self._report(None, self.n_iter_, self.lower_bound_, self._get_parameters(),
                      X.shape[0])
         return self
+
+    def _note_reseeded(self, components):
+        """Count re-initialised components (collapse="reseed"); warn once."""
+        self._step_reseeds = getattr(self, "_step_reseeds", 0) + len(components)
+        if not getattr(self, "_reseed_warned", False):
+            self._reseed_warned = True
+            warnings.warn(
+                f"component(s) {components} collapsed or lost their weight and "
+                "were re-initialised by splitting the heaviest component "
+                "(collapse='reseed'); n_reseeded_ counts re-initialisations",
+                UserWarning, stacklevel=5)
 
     # -- scoring ------------------------------------------------------------------
     def score_samples(self, X: Any, out: np.ndarray | None = None) -> Any:

@@ -12,7 +12,7 @@ from sklearn.utils import check_array, check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from fastem import _covariance as cov
-from fastem import _covtypes, _dask, _init
+from fastem import _covtypes, _dask, _init, _reseed
 from fastem._base import BaseMixture
 from fastem._engine import Engine
 
@@ -127,6 +127,14 @@ class GaussianMixture(BaseMixture):
     progress : bool, default=False
         Show a progress bar of the iterations with the lower bound and the
         rows processed per second (needs tqdm).
+    collapse : {"raise", "reseed"}, default="raise"
+        What a component whose covariance is not positive definite (or
+        whose weight vanished) does. "raise": a ValueError naming the
+        components, as scikit-learn raises. "reseed": the component is
+        re-initialised by splitting the heaviest component in two along its
+        widest axis, with a UserWarning once per fit, and EM goes on; an
+        iteration that reseeded does not count as converged. A collapsed
+        tied covariance, shared by all components, still raises.
 
     Attributes
     ----------
@@ -148,6 +156,9 @@ class GaussianMixture(BaseMixture):
         Mean log-likelihood per sample at the last iteration of the best fit.
     lower_bounds_ : list of float
         lower_bound_ at every iteration of the best fit.
+    n_reseeded_ : int
+        Components re-initialised in the best fit (collapse="reseed"; with
+        partial_fit, in all updates since the model was first fitted).
     n_features_in_ : int
 
     Examples
@@ -185,6 +196,7 @@ class GaussianMixture(BaseMixture):
         learning_offset: float = 2.0,
         callback: Callable[[int, float, dict], object] | None = None,
         progress: bool = False,
+        collapse: str = "raise",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -208,6 +220,7 @@ class GaussianMixture(BaseMixture):
         self.learning_offset = learning_offset
         self.callback = callback
         self.progress = progress
+        self.collapse = collapse
 
     @property
     def _covtype(self):
@@ -232,6 +245,8 @@ class GaussianMixture(BaseMixture):
             check_scalar(self.chunk_size, "chunk_size", Integral, min_val=1)
         if self.block_bytes is not None:
             check_scalar(self.block_bytes, "block_bytes", Integral, min_val=1)
+        if self.collapse not in ("raise", "reseed"):
+            raise ValueError(f"collapse must be 'raise' or 'reseed', got {self.collapse!r}")
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be callable, got {self.callback!r}")
         # eta_t = (t + offset)^-decay: decay in (0.5, 1] makes sum eta diverge
@@ -320,10 +335,9 @@ class GaussianMixture(BaseMixture):
             means = self._means_init.copy()
         covtype = self._covtype
         if self._precisions_init is None:
-            prec_chol = covtype.precision_cholesky(covariances, self.reg_covar)
-        else:
-            prec_chol = covtype.precision_cholesky_from_precisions(self._precisions_init)
-            covariances = covtype.covariances_from_cholesky(prec_chol)
+            return self._factorised(weights, means, covariances)
+        prec_chol = covtype.precision_cholesky_from_precisions(self._precisions_init)
+        covariances = covtype.covariances_from_cholesky(prec_chol)
         return weights, means, covariances, prec_chol
 
     def _random_init_shift(self, X):
@@ -342,8 +356,19 @@ class GaussianMixture(BaseMixture):
 
     def _m_step(self, stats):
         nk, means, covariances = cov.estimate_parameters(stats, self.reg_covar)
-        weights = nk / nk.sum()
-        prec_chol = self._covtype.precision_cholesky(covariances, self.reg_covar)
+        return self._factorised(nk / nk.sum(), means, covariances)
+
+    def _factorised(self, weights, means, covariances):
+        """The parameter tuple with its precision factors; with
+        collapse="reseed", components that collapsed or vanished are
+        re-initialised first (fastem/_reseed.py) and counted."""
+        if self.collapse == "raise":
+            return (weights, means, covariances,
+                    self._covtype.precision_cholesky(covariances, self.reg_covar))
+        weights, means, covariances, prec_chol, bad = _reseed.factorise_or_reseed(
+            self._covtype, weights, means, covariances, self.reg_covar)
+        if bad:
+            self._note_reseeded(bad)
         return weights, means, covariances, prec_chol
 
     def _get_parameters(self):

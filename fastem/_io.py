@@ -10,7 +10,8 @@ Layout (format version 1): every entry is a plain array.
     param__<name>          each array-valued constructor parameter that is set
                            (weights_init, means_init, precisions_init)
     weights_, means_, covariances_, precisions_, precisions_cholesky_,
-    lower_bounds_, converged_, n_iter_, lower_bound_, n_features_in_
+    lower_bounds_, converged_, n_iter_, lower_bound_, n_features_in_,
+    n_reseeded_
                            (the fitted arrays and bounds float32 for a model
                            fitted on float32 data, as it returns them)
 
@@ -66,6 +67,7 @@ def save(gm, path: str | os.PathLike) -> None:
         arrays[name] = np.asarray(getattr(gm, name), dtype=_fitted_dtype(gm.means_))
     for name in _FITTED_SCALARS:
         arrays[name] = np.asarray(getattr(gm, name))
+    arrays["n_reseeded_"] = np.asarray(getattr(gm, "n_reseeded_", 0))
     # a file object: np.savez adds no suffix; written beside path and renamed
     # over it, so that an existing model survives a failed save
     with atomic_write(path) as f:
@@ -153,6 +155,8 @@ def load(path: str | os.PathLike) -> GaussianMixture:
     gm.n_iter_ = int(data["n_iter_"])
     gm.lower_bound_ = dtype(data["lower_bound_"])
     gm.n_features_in_ = int(data["n_features_in_"])
+    # files written before collapse="reseed" have no count: nothing reseeded
+    gm.n_reseeded_ = int(data.get("n_reseeded_", 0))
     _check_model(gm, path)
     return gm
 

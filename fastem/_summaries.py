@@ -115,7 +115,9 @@ def from_summaries(model: GaussianMixture,
             f"mixture cannot update a {model.n_components}-component "
             f"{model.covariance_type} one"
         )
+    model._step_reseeds = 0
     model._set_parameters(model._m_step(stats))
+    model.n_reseeded_ = getattr(model, "n_reseeded_", 0) + model._step_reseeds
     lower_bound = stats.log_likelihood / stats.n_samples
     model.lower_bounds_ = list(getattr(model, "lower_bounds_", [])) + [lower_bound]
     model.lower_bound_ = lower_bound

@@ -26,6 +26,8 @@ class CovarianceType:
     #: Buffers a kernel thread keeps per chunk row, in units of n_features,
     #: beyond the chunk itself (the chunk-size budget in fastem._engine).
     chunk_extra_rows: int
+    #: Whether covariances have one entry per component (tied: one shared).
+    per_component: bool = True
 
     @property
     def code(self) -> int:
@@ -140,6 +142,14 @@ class CovarianceType:
         """The per-component locations the kernels subtract."""
         return means
 
+    def spread_axis(self, covariances, k, n_features):
+        """(D,) the direction of component k's largest spread, one standard
+        deviation long: where collapse="reseed" splits it in two."""
+        n_components = covariances.shape[0] if self.per_component else k + 1
+        cov = self.dense(covariances, n_components, n_features)[k]
+        values, vectors = np.linalg.eigh(cov)
+        return vectors[:, -1] * np.sqrt(max(values[-1], 0.0))
+
     # -- using a fitted model -----------------------------------------------------------------
     def dense(self, covariances, n_components, n_features):
         """Each component's full (D, D) covariance matrix: (K, D, D)."""
@@ -180,6 +190,15 @@ SKLEARN_COLLAPSE_MESSAGE = (
 )
 
 
+class CollapseError(ValueError):
+    """A covariance that is not positive definite; ``components`` lists the
+    collapsed components (None: the tied covariance)."""
+
+    def __init__(self, components, reg_covar):
+        super().__init__(collapse_message(components, reg_covar))
+        self.components = components
+
+
 def collapse_message(components, reg_covar):
     """Why a covariance is not positive definite and what to change; components
     None means the shared (tied) covariance."""
@@ -205,7 +224,7 @@ def cholesky_stack(covariances, reg_covar, shared):
     if _linalg.precision_cholesky(covs, out) >= 0:  # the first failed component
         bad = None if shared else [k for k, c in enumerate(covs)
                                    if not _is_positive_definite(c)]
-        raise ValueError(collapse_message(bad, reg_covar))
+        raise CollapseError(bad, reg_covar)
     return out
 
 
@@ -214,7 +233,7 @@ def positive_precision_cholesky(covariances, reg_covar):
     positive = (covariances > 0.0).reshape(covariances.shape[0], -1).all(axis=1)
     bad = np.flatnonzero(~positive)
     if bad.size:
-        raise ValueError(collapse_message(bad.tolist(), reg_covar))
+        raise CollapseError(bad.tolist(), reg_covar)
     return 1.0 / np.sqrt(covariances)
 
 

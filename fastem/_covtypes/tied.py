@@ -18,6 +18,7 @@ class Tied(CovarianceType):
     responsibilities; the shift rows are all equal to c."""
 
     name = "tied"
+    per_component = False
     # the differences and their products
     chunk_extra_rows = 2
 
