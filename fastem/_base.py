@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fastem._sources import RowSource, as_source
+from fastem._sources import RowSource, as_source, releases_blocks
 
 
 class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
@@ -101,6 +101,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return X
 
     # -- fitting ----------------------------------------------------------------
+    @releases_blocks
     def fit(self, X: Any, y: Any = None) -> BaseMixture:
         """Estimate model parameters with the EM algorithm.
 
@@ -124,6 +125,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self._fit(X)
         return self
 
+    @releases_blocks
     def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit as ``fit`` does, then return the labels of X.
 
@@ -227,6 +229,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                                            "covariances": covariances})
 
     # -- stepwise EM ------------------------------------------------------------------
+    @releases_blocks
     def partial_fit(self, X: Any, y: Any = None) -> BaseMixture:
         """One stepwise-EM update from a mini-batch of rows.
 
@@ -299,6 +302,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 UserWarning, stacklevel=5)
 
     # -- scoring ------------------------------------------------------------------
+    @releases_blocks
     def score_samples(self, X: Any, out: np.ndarray | None = None) -> Any:
         """Log-likelihood of each sample under the model.
 
@@ -317,11 +321,13 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return self._score(X, log_likelihood=True, out_ll=out,
                            dtype=self._output_dtype(X))["log_likelihood"]
 
+    @releases_blocks
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per sample of X under the model."""
         X = self._validate_predict_data(X)
         return self._total_log_likelihood(X) / X.shape[0]
 
+    @releases_blocks
     def predict(self, X: Any) -> Any:
         """Label of the most probable component for each sample.
 
@@ -332,6 +338,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_predict_data(X, lazy=True)
         return self._score(X, labels=True, dtype=self._output_dtype(X))["labels"]
 
+    @releases_blocks
     def predict_proba(self, X: Any, out: np.ndarray | None = None) -> Any:
         """Posterior probability of each component for each sample.
 

@@ -19,8 +19,11 @@ in the page cache.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mmap
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,15 +60,51 @@ class _NpyFile:
         row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
         self.row_bytes = row_bytes
         expected = offset + row_bytes * self.shape[0]
-        size = self.size = os.path.getsize(self.path)
+        status = os.stat(self.path)
+        size = self.size = status.st_size
         if size < expected:
             raise ValueError(
                 f"fastem: {self.path} is truncated: its header describes "
                 f"{self.shape} {self.dtype} ({expected} bytes with the header) "
                 f"but the file has {size} bytes"
             )
+        # the file as it was found: checked again before every block
+        self._identity = _identity(status)
         self._map = None
         self._populate = True
+
+    def _check_unchanged(self):
+        """A ValueError naming the file if it was truncated, replaced or
+        written to since it was opened: a mapping of a truncated file raises
+        SIGBUS where it is read, and a changed file is no longer the data.
+        Checked before each block is mapped; a truncation in the moments
+        while the kernels read a block is beyond what a check can see."""
+        try:
+            now = _identity(os.stat(self.path))
+        except FileNotFoundError:
+            now = None
+        if now == self._identity:
+            return
+        if now is None:
+            what = "deleted"
+        elif now[:2] != self._identity[:2]:
+            what = "replaced by another file"
+        elif now[2] < self._identity[2]:
+            what = f"truncated from {self._identity[2]} to {now[2]} bytes"
+        else:
+            what = "written to"
+        self.close()
+        raise ValueError(
+            f"fastem: {self.path} was {what} while it was being read; a fit needs "
+            "its data to stay as they are: let the writer finish, or fit a copy"
+        )
+
+    def close(self):
+        """Unmap the file (now, or when the last block on it is dropped)."""
+        if self._map is not None:
+            with contextlib.suppress(BufferError):  # blocks still held: at their end
+                self._map.close()
+            self._map = None
 
     # -- blocks in place ---------------------------------------------------------------
     def _span(self, start, stop):
@@ -78,6 +117,7 @@ class _NpyFile:
     def view(self, start, stop):
         """Rows start..stop as a read-only array on the file's mapping, its
         pages mapped in ahead of use where the system can."""
+        self._check_unchanged()
         if self._map is None:
             with open(self.path, "rb") as f:
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -99,6 +139,7 @@ class _NpyFile:
 
     def read(self, start, stop):
         """Rows start..stop, copied out with positioned reads."""
+        self._check_unchanged()
         out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)
         view = memoryview(out.reshape(-1).view(np.uint8))
         position = self.offset + start * self.row_bytes
@@ -128,6 +169,31 @@ class _Sliced:
 
     def release(self, start, stop):
         pass
+
+    def close(self):
+        pass
+
+
+_passes = itertools.count()
+
+
+def _join_threads(prefix):
+    """Wait for the threads named ``prefix...``. A Ctrl-C that lands inside
+    the pool's Thread.start() leaves a thread that the pool does not know
+    of, so does not wait for: it reads its one block and ends."""
+    for thread in threading.enumerate():
+        if thread.name.startswith(prefix + "_"):
+            while True:
+                try:
+                    thread.join()
+                    break
+                except RuntimeError:  # started, not yet running
+                    time.sleep(1e-3)
+
+
+def _identity(status):
+    """What tells a file's contents changed: device, inode, size, mtime."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def _read_npy_header(path):
@@ -251,15 +317,23 @@ class BlockReader(RowSource):
         if not ranges:
             return
         release = self.source.release
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self.read, *ranges[0], True)
-            for i, (start, stop) in enumerate(ranges):
-                block = pending.result()
-                if i + 1 < len(ranges):
-                    pending = pool.submit(self.read, *ranges[i + 1], True)
-                yield start, stop, block
-                del block
-                release(start, stop)
+        # an interrupt (Ctrl-C) or error in the caller ends the pass here:
+        # the reader thread finishes its one block and stops, and the file
+        # is unmapped, so nothing of the pass outlives it
+        name = f"fastem-reader-{next(_passes)}"
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
+                pending = pool.submit(self.read, *ranges[0], True)
+                for i, (start, stop) in enumerate(ranges):
+                    block = pending.result()
+                    if i + 1 < len(ranges):
+                        pending = pool.submit(self.read, *ranges[i + 1], True)
+                    yield start, stop, block
+                    del block
+                    release(start, stop)
+        finally:
+            _join_threads(name)
+            self.source.close()
 
     def take(self, indices):
         """Rows at sorted, unique ``indices``, in one streamed pass."""

@@ -3,6 +3,8 @@ passes (fused EM statistics, scoring), over any RowSource (an in-memory
 array is one block; see fastem/_sources.py)."""
 from __future__ import annotations
 
+from contextlib import closing
+
 import numpy as np
 
 from fastem._blas import single_threaded_blas
@@ -146,18 +148,19 @@ class Engine:
         # the kernels write float64: float32 outputs are cast slice by slice
         narrow = any(out is not None and out.dtype != np.float64
                      for out in (out_ll, out_resp))
-        for start, stop, block in as_source(X).blocks():
-            step = _CAST_ROWS if narrow else max(stop - start, 1)
-            for a in range(0, stop - start, step):
-                rows = slice(start + a, min(start + a + step, stop))
-                ll = _kernel_output(out_ll, rows) if log_likelihood else _EMPTY_LL
-                rs = _kernel_output(out_resp, rows) if resp else np.empty((0, K))
-                self._score(block[a:a + step], params, ll, rs,
-                            out_labels[rows] if labels else _EMPTY_LABELS)
-                if log_likelihood and out_ll.dtype != np.float64:
-                    out_ll[rows] = ll
-                if resp and out_resp.dtype != np.float64:
-                    out_resp[rows] = rs
+        with closing(as_source(X).blocks()) as blocks:
+            for start, stop, block in blocks:
+                step = _CAST_ROWS if narrow else max(stop - start, 1)
+                for a in range(0, stop - start, step):
+                    rows = slice(start + a, min(start + a + step, stop))
+                    ll = _kernel_output(out_ll, rows) if log_likelihood else _EMPTY_LL
+                    rs = _kernel_output(out_resp, rows) if resp else np.empty((0, K))
+                    self._score(block[a:a + step], params, ll, rs,
+                                out_labels[rows] if labels else _EMPTY_LABELS)
+                    if log_likelihood and out_ll.dtype != np.float64:
+                        out_ll[rows] = ll
+                    if resp and out_resp.dtype != np.float64:
+                        out_resp[rows] = rs
         return {"log_likelihood": out_ll, "resp": out_resp, "labels": out_labels}
 
     def total_log_likelihood(self, X, params):

@@ -15,6 +15,7 @@ from fastem import _covariance as cov
 from fastem import _covtypes, _dask, _init, _reseed
 from fastem._base import BaseMixture
 from fastem._engine import Engine
+from fastem._sources import releases_blocks
 
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -423,10 +424,12 @@ class GaussianMixture(BaseMixture):
     def _n_parameters(self):
         return cov.n_parameters(self._covtype, self.n_components, self.means_.shape[1])
 
+    @releases_blocks
     def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion of the model on X (lower is better)."""
         return self._information_criteria(self._validate_predict_data(X))["bic"]
 
+    @releases_blocks
     def aic(self, X: ArrayLike) -> float:
         """Akaike information criterion of the model on X (lower is better)."""
         return self._information_criteria(self._validate_predict_data(X))["aic"]

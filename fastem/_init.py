@@ -10,6 +10,8 @@ streamed pass each.
 """
 from __future__ import annotations
 
+from contextlib import closing
+
 import numpy as np
 
 from fastem._covariance import SuffStats
@@ -35,9 +37,10 @@ def _blocks(n_samples, block_rows=_BLOCK_ROWS):
 def iter_blocks(X, block_rows=_BLOCK_ROWS):
     """(start, stop, rows) over X (a RowSource or an array) in blocks of at
     most block_rows rows: the source's blocks cut to that size."""
-    for offset, _, big in as_source(X).blocks():
-        for start, stop in _blocks(big.shape[0], block_rows):
-            yield offset + start, offset + stop, big[start:stop]
+    with closing(as_source(X).blocks()) as blocks:
+        for offset, _, big in blocks:
+            for start, stop in _blocks(big.shape[0], block_rows):
+                yield offset + start, offset + stop, big[start:stop]
 
 
 def sample_rows(n_samples, size, random_state):
@@ -218,11 +221,12 @@ def stats_from_resp(X, covariance_type, resp_block, shift):
     nk = np.zeros(n_components)
     s1 = np.zeros((n_components, n_features))
     s2 = covtype.zeros_s2(n_components, n_features)
-    for start, stop, rows in iter_blocks(X):
-        block = np.asarray(rows, dtype=np.float64)
-        resp = resp_block(start, stop, rows)
-        nk += resp.sum(axis=0)
-        covtype.accumulate(block, resp, shift, s1, s2)
+    with closing(iter_blocks(X)) as blocks:
+        for start, stop, rows in blocks:
+            block = np.asarray(rows, dtype=np.float64)
+            resp = resp_block(start, stop, rows)
+            nk += resp.sum(axis=0)
+            covtype.accumulate(block, resp, shift, s1, s2)
     return SuffStats(covtype, X.shape[0], 0.0, nk, s1, s2, shift)
 
 

@@ -10,10 +10,13 @@ the package asks a source these questions and never looks at its type:
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from contextvars import ContextVar
 from typing import Any
 
@@ -49,16 +52,20 @@ class RowSource:
 
     def blocks(self) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield (start, stop, rows) over all rows, in row order. A block is
-        valid until the next is asked for."""
+        valid until the next is asked for. Iterate inside
+        ``with closing(source.blocks()) as blocks`` so that an error or
+        Ctrl-C in the loop ends the pass's reading at once (not when the
+        traceback is freed)."""
         raise NotImplementedError
 
     def reduce(self, fn: Callable[..., Any], *args: Any) -> Any:
         """The sum of ``fn(block, *args)`` over the blocks, added with ``+``
         in block order."""
         total = None
-        for _, _, block in self.blocks():
-            part = fn(block, *args)
-            total = part if total is None else total + part
+        with closing(self.blocks()) as blocks:
+            for _, _, block in blocks:
+                part = fn(block, *args)
+                total = part if total is None else total + part
         return total
 
     def rows(self, start: int, stop: int) -> np.ndarray:
@@ -226,6 +233,22 @@ def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
         if matches(X):
             return _builder(build)(X, dtypes, block_bytes, lazy)
     return ArraySource(np.asarray(X) if validate is None else validate(X))
+
+
+def releases_blocks(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A public method that, when it ends in an exception (Ctrl-C
+    included), drops the local variables of the finished frames in the
+    traceback: blocks of a mapped file held there would keep the mapping
+    and its file descriptor open for as long as the traceback lives (in an
+    interactive session, until the next error)."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except BaseException as exc:
+            traceback.clear_frames(exc.__traceback__)
+            raise
+    return wrapper
 
 
 def kernel_threads(requested: int | None, resolved: int) -> int:
