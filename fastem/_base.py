@@ -71,7 +71,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         converted by scikit-learn's validate_data."""
         X = as_source(X, self._accepted_dtypes(), self.block_bytes,
                       validate=lambda X: validate_data(self, X, dtype=self._accepted_dtypes(),
-                                                       ensure_min_samples=2))
+                                                       ensure_min_samples=2),
+                      persist=getattr(self, "persist", None))
         if X.streamed:
             self.n_features_in_ = X.n_features
             if X.n_samples < 2:

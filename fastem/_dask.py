@@ -17,6 +17,7 @@ already fills them, and two at once would fight over them).
 """
 from __future__ import annotations
 
+import os
 import uuid
 
 import numpy as np
@@ -58,15 +59,19 @@ def _lazy_rows(X, dtypes):
 class DaskData(RowSource):
     """A 2-D dask array cut in row blocks only: a distributed source.
 
-    ``persist``: the data are persisted (on the workers with a client) and
-    checked for NaN and infinity once, for the passes of a fit; otherwise
-    the array stays lazy, for per-row outputs computed block-wise.
+    ``check``: the values are checked for NaN and infinity once (one pass),
+    for the passes of a fit; otherwise the array is for per-row outputs
+    computed block-wise. ``persist``: the data are persisted (on the
+    workers with a client) for the passes of a fit; False: every pass reads
+    the blocks from the array's source (Zarr, HDF5, .npy ...) again; None:
+    persisted when the array takes at most PERSIST_SHARE of the workers'
+    memory (of this machine's free memory without a client).
     """
 
     streamed = True
     distributed = True
 
-    def __init__(self, X, dtypes, name="X", persist=True):
+    def __init__(self, X, dtypes, name="X", persist=None, check=True):
         _require_dask()
         import dask.array as da
 
@@ -74,11 +79,16 @@ class DaskData(RowSource):
             raise ValueError(
                 f"Expected a 2-dimensional input, got a dask array of shape {X.shape}"
             )
-        if persist and any(np.isnan(c) for c in X.chunks[0]):
+        if check and any(np.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
         X = _lazy_rows(X, dtypes)  # the kernels need whole rows
+        self.client = _client()
+        if persist is None:
+            persist = check and _fits_in_memory(X.size * X.dtype.itemsize, self.client)
+        self.persisted = bool(persist)
         if persist:
             X = X.persist()
+        if check:
             # one distributed pass: every value finite?
             if not bool(da.isfinite(X.sum(dtype=np.float64)).compute()):
                 bad = ~da.isfinite(X).all(axis=1)
@@ -89,7 +99,6 @@ class DaskData(RowSource):
         self.shape = tuple(s if np.isnan(s) else int(s) for s in X.shape)
         self.n_samples, self.n_features = self.shape
         self.dtype = np.dtype(X.dtype)
-        self.client = _client()
 
     def block_rows(self):
         return list(self.array.chunks[0])
@@ -136,6 +145,31 @@ class DaskData(RowSource):
         if self.client is not None:
             return self.client.compute(graph).result()
         return graph.compute(scheduler="threads", num_workers=1)
+
+
+# persist a dask array for a fit when it takes at most this share of the
+# memory it would be held in: the rest is for the blocks in flight, the
+# kernels' buffers and whatever else the workers run
+PERSIST_SHARE = 0.5
+
+
+def _fits_in_memory(nbytes, client):
+    """Whether persisting nbytes leaves room: against the workers' memory
+    limits with a client (no limit: it fits; no worker yet: reading from the
+    source, which works in any memory), else this machine's free memory
+    (unknown: it fits, as before this check)."""
+    if client is not None:
+        limits = [w.get("memory_limit") for w in client.scheduler_info()["workers"].values()]
+        if not limits:
+            return False
+        if not all(limits):
+            return True
+        return nbytes <= PERSIST_SHARE * sum(limits)
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return True
+    return nbytes <= PERSIST_SHARE * free
 
 
 def _add(a, b):
@@ -234,6 +268,9 @@ def initial_stats(gm, data, random_state):
     return _init.sparse_resp_stats(data, cov_type, seeds)
 
 
-def dask_source(X, dtypes, block_bytes, lazy):
-    """Builder of fastem._sources.SOURCE_KINDS: persisted unless ``lazy``."""
-    return DaskData(X, dtypes, persist=not lazy)
+def dask_source(X, dtypes, block_bytes, lazy, persist):
+    """Builder of fastem._sources.SOURCE_KINDS: lazy for per-row outputs,
+    else checked and persisted as ``persist`` says."""
+    if lazy:
+        return DaskData(X, dtypes, check=False, persist=False)
+    return DaskData(X, dtypes, persist=persist)

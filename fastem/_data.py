@@ -379,18 +379,19 @@ def sliced_reader(obj, name, dtypes, block_bytes=None):
     return BlockReader(_Sliced(obj), name, dtypes, block_bytes)
 
 
-# Builders of fastem._sources.SOURCE_KINDS: (X, dtypes, block_bytes, lazy)
-def wrapped_source(X, dtypes, block_bytes, lazy):
+# Builders of fastem._sources.SOURCE_KINDS: (X, dtypes, block_bytes, lazy,
+# persist); lazy and persist concern dask arrays only
+def wrapped_source(X, dtypes, block_bytes, lazy, persist):
     return sliced_reader(X.obj, X.name, dtypes, block_bytes)
 
 
-def npy_source(X, dtypes, block_bytes, lazy):
+def npy_source(X, dtypes, block_bytes, lazy, persist):
     return npy_reader(X, dtypes, block_bytes)
 
 
-def memmap_source(X, dtypes, block_bytes, lazy):
+def memmap_source(X, dtypes, block_bytes, lazy, persist):
     return memmap_reader(X, dtypes, block_bytes)
 
 
-def sliced_source(X, dtypes, block_bytes, lazy):
+def sliced_source(X, dtypes, block_bytes, lazy, persist):
     return sliced_reader(X, type(X).__name__, dtypes, block_bytes)

@@ -136,6 +136,13 @@ class GaussianMixture(BaseMixture):
         widest axis, with a UserWarning once per fit, and EM goes on; an
         iteration that reseeded does not count as converged. A collapsed
         tied covariance, shared by all components, still raises.
+    persist : bool or None, default=None
+        For a dask array: whether fit persists it (on the workers with a
+        distributed client) for its passes. None: when it takes at most half
+        of the workers' memory limits (of this machine's free memory without
+        a client); False: every pass reads the blocks from the array's
+        source again (Zarr, HDF5, .npy ...), for data larger than the
+        cluster's memory.
 
     Attributes
     ----------
@@ -198,6 +205,7 @@ class GaussianMixture(BaseMixture):
         callback: Callable[[int, float, dict], object] | None = None,
         progress: bool = False,
         collapse: str = "raise",
+        persist: bool | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -222,6 +230,7 @@ class GaussianMixture(BaseMixture):
         self.callback = callback
         self.progress = progress
         self.collapse = collapse
+        self.persist = persist
 
     @property
     def _covtype(self):
@@ -246,6 +255,8 @@ class GaussianMixture(BaseMixture):
             check_scalar(self.chunk_size, "chunk_size", Integral, min_val=1)
         if self.block_bytes is not None:
             check_scalar(self.block_bytes, "block_bytes", Integral, min_val=1)
+        if self.persist not in (None, True, False):
+            raise ValueError(f"persist must be None, True or False, got {self.persist!r}")
         if self.collapse not in ("raise", "reseed"):
             raise ValueError(f"collapse must be 'raise' or 'reseed', got {self.collapse!r}")
         if self.callback is not None and not callable(self.callback):

@@ -178,7 +178,8 @@ def _is_plain_sliceable(X: Any) -> bool:
 
 # The kinds of input that are not converted in memory, tried in order: the
 # first whose test accepts X builds its source with
-# ``build(X, dtypes, block_bytes, lazy)``, a callable or "module:function"
+# ``build(X, dtypes, block_bytes, lazy, persist)`` (see as_source), a
+# callable or "module:function"
 # (so that a kind's module and its optional library load only when used).
 # A new kind of source is its module and one line here.
 SOURCE_KINDS: list[tuple[str, Callable[[Any], bool], str | Callable[..., RowSource]]] = [
@@ -200,7 +201,7 @@ def _builder(spec: str | Callable[..., RowSource]) -> Callable[..., RowSource]:
 
 def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
               validate: Callable[[Any], np.ndarray] | None = None,
-              lazy: bool = False) -> RowSource:
+              lazy: bool = False, persist: bool | None = None) -> RowSource:
     """The RowSource for an input: the one place that looks at its type.
 
     Streamed: a path to a ``.npy`` file, an ``np.memmap``, an
@@ -225,13 +226,16 @@ def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
     lazy : bool
         A dask array is kept lazy (for per-row outputs) instead of being
         persisted and checked.
+    persist : bool or None
+        Unless lazy, whether a dask array is persisted for the passes of a
+        fit (None: when it fits in memory, see fastem._dask.DaskData).
     """
     if isinstance(X, RowSource):
         return X
     dtypes = [np.float64, np.float32] if dtypes is None else dtypes
     for _, matches, build in SOURCE_KINDS:
         if matches(X):
-            return _builder(build)(X, dtypes, block_bytes, lazy)
+            return _builder(build)(X, dtypes, block_bytes, lazy, persist)
     return ArraySource(np.asarray(X) if validate is None else validate(X))
 
 

@@ -200,7 +200,8 @@ def test_a_new_kind_of_source_is_one_registry_entry(monkeypatch):
     X = np.random.default_rng(3).normal(size=(600, 3))
     X[:300] += 4
     entry = ("list of blocks", lambda obj: isinstance(obj, _Blocks),
-             lambda obj, dtypes, block_bytes, lazy: _BlocksSource(obj.parts, np.float64))
+             lambda obj, dtypes, block_bytes, lazy, persist:
+             _BlocksSource(obj.parts, np.float64))
     monkeypatch.setattr(_sources, "SOURCE_KINDS", [entry, *_sources.SOURCE_KINDS])
     blocks = _Blocks(np.array_split(X, 4))
     ref = GaussianMixture(2, random_state=0).fit(X)
