@@ -168,3 +168,19 @@ def test_nearly_empty_component_gets_scikit_learns_m_step(covariance_type):
     np.testing.assert_allclose(got_nk, nk, rtol=1e-12)
     np.testing.assert_allclose(got_means, means, rtol=1e-10)
     np.testing.assert_allclose(got_cov, covariances, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_features", [1, 3, 40])
+def test_full_covariances_are_the_two_pass_estimate_and_exactly_symmetric(n_features):
+    # the typed M-step loop against NumPy's two-pass sum about the means
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(500, n_features)) * 3 + 7
+    resp = rng.dirichlet(np.ones(K), size=500)
+    shift = rng.normal(size=(K, n_features)) + 7
+    stats = stats_from_resp(X, "full", lambda a, b, rows: resp[a:b], shift)
+    nk, means, got = cov.estimate_parameters(stats, 1e-3)
+    for k in range(K):
+        diff = X - means[k]
+        expected = (diff * resp[:, [k]]).T @ diff / nk[k] + 1e-3 * np.eye(n_features)
+        np.testing.assert_allclose(got[k], expected, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(got[k], got[k].T)

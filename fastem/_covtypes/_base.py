@@ -175,13 +175,6 @@ def scaled_identity(n_features, value):
     return eye
 
 
-def add_to_diagonals(stack, value):
-    """stack[k] += value * I for every k, in place."""
-    n = stack.shape[-1]
-    diagonals = np.arange(n)
-    stack[..., diagonals, diagonals] += value
-
-
 SKLEARN_COLLAPSE_MESSAGE = (
     "Fitting the mixture model failed because some components have "
     "ill-defined empirical covariance (for instance caused by singleton or "

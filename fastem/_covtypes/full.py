@@ -5,20 +5,11 @@ import numpy as np
 
 from fastem._covtypes._base import (
     CovarianceType,
-    add_to_diagonals,
     check_symmetric_positive_definite,
     cholesky_stack,
     flipudlr,
-    scaled_identity,
 )
-from fastem._kernels import _em
-
-# From this many covariance values on, the M-step avoids (K, D, D) temporaries
-# (at K = 8, D = 1,024 they cost 0.08 s per iteration); below it, the
-# per-component loop's NumPy calls cost more than the temporaries (W5's
-# iteration is 55 us).
-_LARGE = 1 << 20
-
+from fastem._kernels import _em, _linalg
 
 class Full(CovarianceType):
     name = "full"
@@ -42,27 +33,11 @@ class Full(CovarianceType):
 
     def covariances(self, stats, nk, delta, reg_covar):
         # scikit-learn's sum_n r (x - m)(x - m)^T / n_k about the shift c,
-        # with d = m - c and n = sum r:
-        #   (s2 - s1 d^T - d s1^T + n d d^T) / n_k = s2 / n_k - (d q^T + q d^T),
-        #   q = (s1 - n d / 2) / n_k
-        # (an outer product plus its transpose: exactly symmetric)
-        q = (stats.s1 - stats.nk[:, np.newaxis] * delta / 2) / nk[:, np.newaxis]
-        cov = stats.s2 / nk[:, np.newaxis, np.newaxis]
-        if cov.size < _LARGE:
-            # whole-stack broadcasts: few NumPy calls for small models
-            outer = delta[:, :, np.newaxis] * q[:, np.newaxis, :]
-            cov -= outer
-            cov -= np.swapaxes(outer, 1, 2)
-            cov += scaled_identity(delta.shape[1], reg_covar)
-        else:
-            # the same values component by component and on the diagonal
-            # only, without (K, D, D) temporaries
-            for c, d, qk in zip(cov, delta, q, strict=True):
-                outer = np.multiply.outer(d, qk)
-                c -= outer
-                c -= outer.T
-            add_to_diagonals(cov, reg_covar)
-        return cov
+        # in one typed pass (fastem/_kernels/_linalg.pyx)
+        out = np.empty_like(stats.s2)
+        _linalg.full_covariances(np.ascontiguousarray(stats.s2), stats.s1, stats.nk, nk,
+                                 delta, reg_covar, out)
+        return out
 
     def precision_cholesky(self, covariances, reg_covar=None):
         return cholesky_stack(covariances, reg_covar, shared=False)

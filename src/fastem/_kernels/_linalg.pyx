@@ -115,3 +115,41 @@ def precision_cholesky(
                 failed = <int> k
                 break
     return failed
+
+
+def full_covariances(
+    const double[:, :, ::1] s2,         # IN (K, D, D) sum r (x - c)(x - c)^T, symmetric
+    const double[:, ::1] s1,            # IN (K, D) sum r (x - c)
+    const double[::1] n,                # IN (K,) sum r
+    const double[::1] nk,               # IN (K,) sum r + eps (scikit-learn's guard)
+    const double[:, ::1] delta,         # IN (K, D) d = mean - c
+    double reg_covar,
+    double[:, :, ::1] out,              # OUT (K, D, D)
+):
+    """The M-step's covariances sum r (x - m)(x - m)^T / nk + reg_covar I
+    about the means m = c + d, from statistics about the shifts c:
+
+        (s2 - s1 d^T - d s1^T + n d d^T) / nk = s2 / nk - (d q^T + q d^T),
+        q = (s1 - n d / 2) / nk
+
+    One typed pass without temporaries: a few NumPy calls for each term
+    cost more than the whole loop for small models. The lower triangle is
+    computed and mirrored, so the result is exactly symmetric.
+    """
+    cdef Py_ssize_t K = s2.shape[0], D = s2.shape[1]
+    cdef Py_ssize_t k, i, j
+    cdef double inv, value
+    cdef double[::1] q
+    import numpy as np
+    q = np.empty(D)
+    with nogil:
+        for k in range(K):
+            inv = 1.0 / nk[k]
+            for i in range(D):
+                q[i] = (s1[k, i] - 0.5 * n[k] * delta[k, i]) * inv
+            for i in range(D):
+                for j in range(i + 1):
+                    value = s2[k, i, j] * inv - (delta[k, i] * q[j] + q[i] * delta[k, j])
+                    out[k, i, j] = value
+                    out[k, j, i] = value
+                out[k, i, i] += reg_covar
