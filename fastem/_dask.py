@@ -88,13 +88,12 @@ class DaskData(RowSource):
         self.persisted = bool(persist)
         if persist:
             X = X.persist()
-        if check:
-            # one distributed pass: every value finite?
-            if not bool(da.isfinite(X.sum(dtype=np.float64)).compute()):
-                bad = ~da.isfinite(X).all(axis=1)
-                row = int(da.argmax(bad).compute())
-                what = "NaN" if bool(da.isnan(X[row]).any().compute()) else "infinity"
-                raise ValueError(f"Input {name} contains {what} (first at row {row}).")
+        # one distributed pass: every value finite?
+        if check and not bool(da.isfinite(X.sum(dtype=np.float64)).compute()):
+            bad = ~da.isfinite(X).all(axis=1)
+            row = int(da.argmax(bad).compute())
+            what = "NaN" if bool(da.isnan(X[row]).any().compute()) else "infinity"
+            raise ValueError(f"Input {name} contains {what} (first at row {row}).")
         self.array = X
         self.shape = tuple(s if np.isnan(s) else int(s) for s in X.shape)
         self.n_samples, self.n_features = self.shape

@@ -39,10 +39,10 @@ def _reason(item):
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = getattr(item, "module", None)
-        if module is not None and hasattr(module, "GaussianMixture"):
-            if module.GaussianMixture is not fastem.GaussianMixture:
-                module.GaussianMixture = fastem.GaussianMixture
-                _swapped.append(module.__name__)
+        if getattr(module, "GaussianMixture", fastem.GaussianMixture) is not \
+                fastem.GaussianMixture:
+            module.GaussianMixture = fastem.GaussianMixture
+            _swapped.append(module.__name__)
         reason = _reason(item)
         if reason is not None:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=False))

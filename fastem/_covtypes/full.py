@@ -11,6 +11,7 @@ from fastem._covtypes._base import (
 )
 from fastem._kernels import _em, _linalg
 
+
 class Full(CovarianceType):
     name = "full"
     # the scatter's weighted differences
