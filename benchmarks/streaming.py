@@ -75,7 +75,7 @@ def _child(mode, path, short, long):
         gm.fit(X)
         times[n_iter] = time.perf_counter() - start
     return {"mode": mode, "s_per_iter": (times[long] - times[short]) / (long - short),
-            "peak_rss_mb": _peak_rss_bytes() / 2**20, "lower_bound": gm.lower_bound_}
+            "peak_rss_mb": _peak_rss_bytes() / 2**20, "lower_bound": float(gm.lower_bound_)}
 
 
 def _peak_rss_bytes():
