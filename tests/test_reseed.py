@@ -78,11 +78,12 @@ def test_without_a_collapse_reseed_changes_nothing(data, covariance_type):
     np.testing.assert_array_equal(a.means_, b.means_)
 
 
-def test_streamed_fit_reseeds_as_in_memory(data, tmp_path):
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_streamed_fit_reseeds_as_in_memory(data, tmp_path, covariance_type):
     path = tmp_path / "X.npy"
     np.save(path, data)
-    in_memory, _ = _fit_reseeding(data, "full")
-    streamed, reseed_warnings = _fit_reseeding(str(path), "full")
+    in_memory, _ = _fit_reseeding(data, covariance_type)
+    streamed, reseed_warnings = _fit_reseeding(str(path), covariance_type)
     assert len(reseed_warnings) == 1
     assert streamed.n_reseeded_ == in_memory.n_reseeded_ >= 1
     np.testing.assert_allclose(streamed.lower_bounds_, in_memory.lower_bounds_, rtol=1e-10)
