@@ -31,23 +31,24 @@ _MIN_CHUNK, _MAX_CHUNK = 64, 8192
 # (K = 8). With many components the register kernels slow down from about
 # 192 features (60-65 GFLOP/s against BLAS's 73-82 at K = 16 and 32), so
 # full covariance takes BLAS from _BLAS_MIN_FEATURES_MANY features when
-# there are at least _MANY_COMPONENTS.
+# there are at least _MANY_COMPONENTS (tied has one factor whatever K).
 _BLAS_MIN_FEATURES = {
     ("full", "float64"): 384, ("full", "float32"): 256,
     ("tied", "float64"): 64, ("tied", "float32"): 64,
 }
 _MANY_COMPONENTS = 16
-_BLAS_MIN_FEATURES_MANY = 192
+_BLAS_MIN_FEATURES_MANY = {("full", "float64"): 192, ("full", "float32"): 192}
 _BLAS_CHUNK = 512
 
 
 def uses_blas(covariance_type, n_features, dtype, n_components=1):
     """Whether the kernels take the BLAS path for this shape."""
-    threshold = _BLAS_MIN_FEATURES.get((covariance_type, np.dtype(dtype).name))
+    key = (covariance_type, np.dtype(dtype).name)
+    threshold = _BLAS_MIN_FEATURES.get(key)
     if threshold is None:
         return False
-    if covariance_type == "full" and n_components >= _MANY_COMPONENTS:
-        threshold = min(threshold, _BLAS_MIN_FEATURES_MANY)
+    if n_components >= _MANY_COMPONENTS:
+        threshold = _BLAS_MIN_FEATURES_MANY.get(key, threshold)
     return n_features >= threshold
 
 

@@ -52,9 +52,10 @@ class Tied(CovarianceType):
         #   (s2 - sum_k n_k d_k d_k^T + c w^T + w c^T) / sum_k n_k,
         #   w = sum_k (s1_k - n_k d_k) - K eps c / 2
         c = stats.shift[0]
-        w = np.sum(stats.s1 - nk[:, np.newaxis] * delta, axis=0) - len(nk) * NK_EPS / 2 * c
+        weighted = nk[:, np.newaxis] * delta
+        w = np.sum(stats.s1 - weighted, axis=0) - len(nk) * NK_EPS / 2 * c
         outer = np.multiply.outer(c, w)
-        cov = stats.s2 - (nk[:, np.newaxis] * delta).T @ delta
+        cov = stats.s2 - weighted.T @ delta
         cov += outer
         cov += outer.T
         cov /= nk.sum()
