@@ -199,3 +199,9 @@ def test_a_float32_model_loads_as_float32(data, tmp_path):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(gm, name))
     assert type(loaded.lower_bound_) is np.float32 and loaded.lower_bound_ == gm.lower_bound_
     np.testing.assert_array_equal(loaded.predict_proba(X32), gm.predict_proba(X32))
+
+
+def test_saving_into_a_missing_directory_names_the_path(data, tmp_path):
+    path = tmp_path / "missing" / "model.npz"
+    with pytest.raises(FileNotFoundError, match=f"cannot write {path}"):
+        GaussianMixture(2, random_state=0).fit(data).save(path)
