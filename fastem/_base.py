@@ -103,7 +103,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- fitting ----------------------------------------------------------------
     @releases_blocks
-    def fit(self, X: Any, y: Any = None) -> BaseMixture:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseMixture:
         """Estimate model parameters with the EM algorithm.
 
         Fits ``n_init`` times and keeps the parameters with the largest lower
@@ -118,32 +118,38 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             (a .npy path, np.memmap, h5py.Dataset, zarr.Array,
             fastem.Streamed) or a dask array
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Finite, non-negative weights, not all zero: a row of weight w
+            counts as w copies of the row (initialisation included). For a
+            streamed or dask X, any input of the same kinds with the same
+            rows (e.g. a .npy path of a 1-D array). None: all 1.
 
         Returns
         -------
         self : object
         """
-        self._fit(X)
+        self._fit(X, sample_weight)
         return self
 
     @releases_blocks
-    def fit_predict(self, X: Any, y: Any = None) -> Any:
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit as ``fit`` does, then return the labels of X.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,) (a lazy dask array for a dask X)
         """
-        X = self._fit(X)
+        X = self._fit(X, sample_weight)
         return self._score(X, labels=True, dtype=self._output_dtype(X))["labels"]
 
-    def _fit(self, X):
+    def _fit(self, X, sample_weight=None):
         self._check_hyperparameters()
-        X = self._validate_fit_data(X)
+        X = self._validate_fit_data(X).with_weights(sample_weight)
         self._check_parameters(X)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
-        n_samples = X.shape[0]
+        # the lower bound is per row that the rows stand for
+        n_samples = X.total_weight
         max_lower_bound = -np.inf
         best_lower_bounds = []
         best_params, best_n_iter, best_reseeded = None, 0, 0
@@ -163,7 +169,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 best_params, best_n_iter, best_reseeded = params, 0, n_reseeded
                 continue
             converged = False
-            bar = self._progress_bar(init, n_samples)
+            bar = self._progress_bar(init, X.shape[0])
             for n_iter in range(1, self.max_iter + 1):
                 prev_lower_bound = lower_bound
                 stats = self._e_step_stats(X, params)
@@ -176,7 +182,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 current_lower_bounds.append(lower_bound)
                 change = lower_bound - prev_lower_bound
                 self._print_verbose_msg_iter_end(n_iter, change)
-                self._report(bar, n_iter, lower_bound, params, n_samples)
+                self._report(bar, n_iter, lower_bound, params, X.shape[0])
                 # an iteration that re-initialised a component is not a fixed point
                 if abs(change) < self.tol and not self._step_reseeds:
                     converged = True
@@ -231,7 +237,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- stepwise EM ------------------------------------------------------------------
     @releases_blocks
-    def partial_fit(self, X: Any, y: Any = None) -> BaseMixture:
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseMixture:
         """One stepwise-EM update from a mini-batch of rows.
 
         The batch's sufficient statistics (per row, about the current means)
@@ -252,6 +258,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         ----------
         X : array-like of shape (n_samples, n_features), or a streamed input
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            The rows' weights, as in ``fit``; the batch's statistics are
+            then per unit of weight.
 
         Returns
         -------
@@ -261,11 +270,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         fitted = hasattr(self, "converged_")
         self._step_reseeds = 0
         if fitted:
-            X = self._validate_predict_data(X)
+            X = self._validate_predict_data(X).with_weights(sample_weight)
             self._check_parameters(X)
             params = self._get_parameters()
         else:
-            X = self._validate_fit_data(X)
+            X = self._validate_fit_data(X).with_weights(sample_weight)
             self._check_parameters(X)
             self._reseed_warned = False
             params = self._initialize_parameters(X, check_random_state(self.random_state))
@@ -283,7 +292,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_reseeded_ = getattr(self, "n_reseeded_", 0) * fitted + self._step_reseeds
         self._stepwise_stats = running
         self._stepwise_count = step + 1
-        self.lower_bound_ = X.dtype.type(batch.log_likelihood / X.shape[0])
+        self.lower_bound_ = X.dtype.type(batch.log_likelihood / X.total_weight)
         self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
         self.n_iter_ = self._stepwise_count
         self.converged_ = False
@@ -323,10 +332,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                            dtype=self._output_dtype(X))["log_likelihood"]
 
     @releases_blocks
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-likelihood per sample of X under the model."""
-        X = self._validate_predict_data(X)
-        return self._total_log_likelihood(X) / X.shape[0]
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean log-likelihood per sample of X under the model (with
+        ``sample_weight``, the weighted mean)."""
+        X = self._validate_predict_data(X).with_weights(sample_weight)
+        return self._total_log_likelihood(X) / X.total_weight
 
     @releases_blocks
     def predict(self, X: Any) -> Any:

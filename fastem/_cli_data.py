@@ -18,16 +18,22 @@ def _optional(module, extra):
                           f"pip install 'fastem[{extra}]'") from None
 
 
-def read_csv(path):
-    """A numeric CSV; a first line that does not parse as numbers is a header."""
+def csv_header(path):
+    """The column names of a CSV's first line, or None when it parses as
+    numbers (no header)."""
     with open(path) as f:
         first = f.readline()
     fields = [field.strip() for field in first.split(",")]
     try:
         [float(field) for field in fields]
-        header = 0
+        return None
     except ValueError:
-        header = 1
+        return fields
+
+
+def read_csv(path):
+    """A numeric CSV; a first line that does not parse as numbers is a header."""
+    header = 0 if csv_header(path) is None else 1
     try:
         X = np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2, dtype=np.float64)
     except ValueError as exc:
@@ -82,3 +88,46 @@ def open_data(path, dataset=None):
     if not columns:
         raise ValueError(f"{path}: no columns")
     return np.column_stack(columns)
+
+
+def column_names(path):
+    """The names of a CSV's (header) or Parquet file's columns, or None."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return csv_header(path)
+    if suffix == ".parquet":
+        return list(_optional("pyarrow.parquet", "io").read_schema(path).names)
+    return None
+
+
+def split_weights(path, X, spec):
+    """(X, weights) for ``fastem fit --weights SPEC``: SPEC is a file of
+    weights (.npy, streamed; .csv or .parquet of one column), or a column of
+    DATA (a CSV or Parquet file) by name or 0-based position, which is then
+    not a feature."""
+    if Path(spec).exists():
+        suffix = Path(spec).suffix.lower()
+        if suffix == ".npy":
+            return X, str(spec)
+        if suffix in (".csv", ".parquet"):
+            weights = open_data(spec)
+            if weights.shape[1] != 1:
+                raise ValueError(f"{spec}: a weights file has one column, found "
+                                 f"{weights.shape[1]}")
+            return X, weights[:, 0]
+        raise ValueError(f"{spec}: weights are read from .npy, .csv or .parquet files")
+    if not isinstance(X, np.ndarray):
+        raise ValueError(f"--weights {spec}: no such file; a weights column can be "
+                         f"taken from CSV or Parquet data, not from {path}")
+    names = column_names(path) or []
+    if spec in names:
+        column = names.index(spec)
+    elif spec.isdigit() and int(spec) < X.shape[1]:
+        column = int(spec)
+    else:
+        known = f"its columns are {', '.join(names)}" if names else \
+            f"it has {X.shape[1]} columns (0-based positions)"
+        raise ValueError(f"--weights {spec}: not a file, nor a column of {path}; {known}")
+    if X.shape[1] < 2:
+        raise ValueError(f"--weights {spec}: {path} has no column left for features")
+    return np.delete(X, column, axis=1), X[:, column].copy()

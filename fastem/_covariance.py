@@ -32,12 +32,14 @@ class SuffStats:
         The covariance type, which gives s2 its meaning.
     covariance_type : str
         Its name.
-    n_samples : int
-        Rows summarised.
+    n_samples : int or float
+        Rows summarised (weighted rows: the sum of their weights).
     log_likelihood : float
-        Sum of the rows' log-likelihoods under the parameters of the E-step.
+        Sum of the rows' (weighted) log-likelihoods under the parameters of
+        the E-step.
     nk : ndarray (K,)
-        sum r_k.
+        sum r_k (weighted rows: r_k is the responsibility times the weight,
+        here and below).
     s1 : ndarray (K, D)
         sum r_k (x - c_k).
     s2 : ndarray

@@ -17,13 +17,15 @@ already fills them, and two at once would fight over them).
 """
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 
 import numpy as np
 
 from fastem import _init
-from fastem._sources import _TASK_THREADS, ArraySource, RowSource
+from fastem._sources import _TASK_THREADS, ArraySource, RowSource, _is_dask_array
+from fastem._weights import array_weights
 
 
 def _require_dask():
@@ -121,9 +123,19 @@ class DaskData(RowSource):
         """Rows at sorted indices, gathering only those rows."""
         return np.ascontiguousarray(self.array[np.asarray(indices)].compute())
 
+    def with_weights(self, sample_weight):
+        """The same rows weighted by ``sample_weight`` (a dask array or any
+        1-D array-like), cut in the rows' blocks and checked in one pass."""
+        if sample_weight is None:
+            return self
+        weighted = copy.copy(self)
+        weighted.weights = DaskWeights(sample_weight, self.array.chunks[0])
+        return weighted
+
     def reduce(self, fn, *args, per_block=None):
-        """fn(block, *args[, per_block[i]]) for every block, summed in a
-        fixed binary tree over the blocks, computed on the cluster. Each of
+        """fn(block, *args[, per_block[i]][, weights=w]) for every block,
+        summed in a fixed binary tree over the blocks, computed on the
+        cluster; w is the block's weights for weighted rows. Each of
         ``args`` is one task of the graph: it travels once to each worker,
         not once per block. The tasks' keys start with fn's name."""
         import dask
@@ -131,9 +143,12 @@ class DaskData(RowSource):
         shared = [dask.delayed(a, traverse=False) for a in args]
         task = dask.delayed(_run_task, pure=False)
         token = uuid.uuid4().hex
+        blocks = self.delayed_blocks()
+        weights = ([None] * len(blocks) if self.weights is None
+                   else self.weights.delayed_blocks())
         parts = [task(fn, block, *shared, *(() if per_block is None else (per_block[i],)),
-                      dask_key_name=f"{fn.__name__}-{token}-{i}")
-                 for i, block in enumerate(self.delayed_blocks())]
+                      weights=weights[i], dask_key_name=f"{fn.__name__}-{token}-{i}")
+                 for i, block in enumerate(blocks)]
         add = dask.delayed(_add, pure=False)
         while len(parts) > 1:
             parts = [add(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
@@ -144,6 +159,45 @@ class DaskData(RowSource):
         if self.client is not None:
             return self.client.compute(graph).result()
         return graph.compute(scheduler="threads", num_workers=1)
+
+
+class DaskWeights:
+    """The weights of a DaskData's rows: a 1-D dask array in the rows'
+    blocks, checked in one distributed pass (see fastem._weights)."""
+
+    def __init__(self, sample_weight, row_chunks):
+        import dask.array as da
+
+        from fastem._weights import check_weights
+
+        n_samples = int(sum(row_chunks))
+        if _is_dask_array(sample_weight):
+            if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
+                raise ValueError(
+                    f"sample_weight must be 1-dimensional of shape ({n_samples},), got "
+                    f"a dask array of shape {sample_weight.shape}")
+            array = sample_weight.astype(np.float64).rechunk((row_chunks,))
+            low, total, finite = da.compute(array.min(), array.sum(),
+                                            da.isfinite(array).all())
+            if not (finite and low >= 0 and total > 0):
+                # the rare bad case: find and name the problem on this machine
+                check_weights(np.asarray(array.compute()), n_samples)
+        else:
+            total = check_weights(sample_weight, n_samples).total
+            array = da.from_array(np.asarray(sample_weight, dtype=np.float64),
+                                  chunks=(row_chunks,))
+        self.array = array
+        self.n_samples = n_samples
+        self.total = float(total)
+
+    def delayed_blocks(self):
+        return list(self.array.to_delayed().ravel())
+
+    def rows(self, start, stop):
+        return np.ascontiguousarray(self.array[start:stop].compute(), dtype=np.float64)
+
+    def take(self, indices):
+        return np.asarray(self.array[np.asarray(indices)].compute(), dtype=np.float64)
 
 
 # persist a dask array for a fit when it takes at most this share of the
@@ -187,11 +241,13 @@ def _worker_share():
     return max(1, state.nthreads // max(1, state.executing_count))
 
 
-def _run_task(fn, block, *args):
-    """fn(block, *args) with the kernels' threads limited to the task's share."""
+def _run_task(fn, block, *args, weights=None):
+    """fn(block, *args[, weights=weights]) with the kernels' threads limited
+    to the task's share."""
     token = _TASK_THREADS.set(_worker_share)
+    kwargs = {} if weights is None else {"weights": np.asarray(weights, dtype=np.float64)}
     try:
-        return fn(np.ascontiguousarray(block), *args)
+        return fn(np.ascontiguousarray(block), *args, **kwargs)
     finally:
         _TASK_THREADS.reset(token)
 
@@ -204,19 +260,29 @@ def _score_rows(block, engine, kp, output, dtype):
     return engine.score(ArraySource(block), kp, dtype=dtype, **{output: True})[output]
 
 
-def _block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, max_threads):
+def _block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, max_threads,
+                        weights=None):
     K = centers.shape[0]
 
     def resp(start, stop, rows):
         labels = _init.nearest(np.ascontiguousarray(rows), centers, chunk_size, max_threads)
         return (labels[:, np.newaxis] == np.arange(K)).astype(np.float64)
 
-    return _init.stats_from_resp(block, covariance_type, resp, shift)
+    return _init.stats_from_resp(_weighted_block(block, weights), covariance_type, resp,
+                                 shift)
 
 
-def _block_resp_stats(block, covariance_type, shift, resp):
-    return _init.stats_from_resp(block, covariance_type,
+def _block_resp_stats(block, covariance_type, shift, resp, weights=None):
+    return _init.stats_from_resp(_weighted_block(block, weights), covariance_type,
                                  lambda start, stop, rows: resp[start:stop], shift)
+
+
+def _weighted_block(block, weights):
+    """A block with the weights of its rows, as a source."""
+    source = ArraySource(block)
+    if weights is not None:
+        source.weights = array_weights(weights)
+    return source
 
 
 # -- the estimator's steps on a DaskData ------------------------------------------------------
@@ -259,12 +325,8 @@ def initial_stats(gm, data, random_state):
             r = random_state.uniform(size=(rows, K))
             resp.append(r / r.sum(axis=1)[:, np.newaxis])
         return data.reduce(_block_resp_stats, cov_type, shift, per_block=resp)
-    if gm.init_params == "random_from_data":
-        seeds = _init.rows_at(data, _init.seed_row_indices(data, K, random_state))
-    else:
-        seeds, _ = _init.kmeans_plusplus(_init.seeding_rows(data, random_state), K,
-                                         random_state, chunk, engine.max_threads)
-    return _init.sparse_resp_stats(data, cov_type, seeds)
+    return _init.seeded_stats(data, cov_type, gm.init_params, K, random_state, chunk,
+                              engine.max_threads)
 
 
 def dask_source(X, dtypes, block_bytes, lazy, persist):

@@ -115,15 +115,19 @@ class Engine:
 
     def em_stats(self, X, params):
         """One fused E-step + statistics pass over X (a RowSource or an
-        array): a SuffStats. The blocks' statistics add in block order."""
+        array): a SuffStats. The blocks' statistics add in block order.
+        Weighted rows (a source's weights) count as that many copies: then
+        the statistics' n_samples is the sum of the weights."""
         return as_source(X).reduce(_block_stats, self, params)
 
-    def _em_stats(self, X, params):
+    def _em_stats(self, X, params, weights=None):
         n_samples = X.shape[0]
         flat = np.empty(self.stats_size)
         chunk, threads, blas = self._split(n_samples, X.dtype)
         args = (X, params.loc, params.prec, params.center, params.log_const,
-                params.shift, params.cov_code, chunk, threads, flat, blas)
+                params.shift, params.cov_code, chunk, threads, flat, blas, weights)
+        if weights is not None:
+            n_samples = float(weights.sum())
         if blas:
             with single_threaded_blas():
                 _em.em_pass(*args)
@@ -165,13 +169,14 @@ class Engine:
         return {"log_likelihood": out_ll, "resp": out_resp, "labels": out_labels}
 
     def total_log_likelihood(self, X, params):
-        """Sum of the rows' log-likelihoods, in O(block) memory."""
+        """Sum of the rows' log-likelihoods (weighted by a source's
+        weights), in O(block) memory."""
         return as_source(X).reduce(_block_log_likelihood, self, params)
 
-    def block_log_likelihood(self, block, params):
+    def block_log_likelihood(self, block, params, weights=None):
         ll = np.empty(block.shape[0])
         self._score(block, params, ll, np.empty((0, self.n_components)), _EMPTY_LABELS)
-        return float(ll.sum())
+        return float(ll.sum() if weights is None else ll @ weights)
 
     def _score(self, X, params, out_ll, out_resp, out_labels):
         chunk, threads, blas = self._split(X.shape[0], X.dtype)
@@ -186,12 +191,12 @@ class Engine:
 
 # -- the passes' work on one block (module functions: tasks of a distributed
 # reduce name themselves after them) ----------------------------------------------------
-def _block_stats(block, engine, params):
-    return engine._em_stats(block, params)
+def _block_stats(block, engine, params, weights=None):
+    return engine._em_stats(block, params, weights)
 
 
-def _block_log_likelihood(block, engine, params):
-    return engine.block_log_likelihood(block, params)
+def _block_log_likelihood(block, engine, params, weights=None):
+    return engine.block_log_likelihood(block, params, weights)
 
 
 _EMPTY_LL = np.empty(0)

@@ -300,7 +300,6 @@ class GaussianMixture(BaseMixture):
     # -- EM steps --------------------------------------------------------------------
     def _initialize_parameters(self, X, random_state):
         K = self.n_components
-        n_samples = X.shape[0]
         if (self._weights_init is not None and self._means_init is not None
                 and self._precisions_init is not None):
             stats = None  # nothing to estimate, and no random numbers drawn
@@ -327,20 +326,15 @@ class GaussianMixture(BaseMixture):
 
             stats = _init.stats_from_resp(X, self.covariance_type, random_resp, shift)
         else:
-            if self.init_params == "random_from_data":
-                seeds = _init.rows_at(X, _init.seed_row_indices(X, K, random_state))
-            else:
-                engine = self._engine
-                seeds, _ = _init.kmeans_plusplus(_init.seeding_rows(X, random_state), K,
-                                                 random_state, engine.chunk_size,
-                                                 engine.max_threads)
-            stats = _init.sparse_resp_stats(X, self.covariance_type, seeds)
+            stats = _init.seeded_stats(X, self.covariance_type, self.init_params, K,
+                                       random_state, self._engine.chunk_size,
+                                       self._engine.max_threads)
 
         weights = means = covariances = None
         if stats is not None:
             weights, means, covariances = cov.estimate_parameters(stats, self.reg_covar)
             if self._weights_init is None:
-                weights = weights / n_samples
+                weights = weights / X.total_weight
         if self._weights_init is not None:
             weights = self._weights_init.copy()
         if self._means_init is not None:
@@ -436,21 +430,26 @@ class GaussianMixture(BaseMixture):
         return cov.n_parameters(self._covtype, self.n_components, self.means_.shape[1])
 
     @releases_blocks
-    def bic(self, X: ArrayLike) -> float:
-        """Bayesian information criterion of the model on X (lower is better)."""
-        return self._information_criteria(self._validate_predict_data(X))["bic"]
+    def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Bayesian information criterion of the model on X (lower is
+        better); with ``sample_weight`` of the weighted log-likelihood, with
+        n the sum of the weights."""
+        X = self._validate_predict_data(X).with_weights(sample_weight)
+        return self._information_criteria(X)["bic"]
 
     @releases_blocks
-    def aic(self, X: ArrayLike) -> float:
-        """Akaike information criterion of the model on X (lower is better)."""
-        return self._information_criteria(self._validate_predict_data(X))["aic"]
+    def aic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Akaike information criterion of the model on X (lower is better),
+        of the weighted log-likelihood with ``sample_weight``."""
+        X = self._validate_predict_data(X).with_weights(sample_weight)
+        return self._information_criteria(X)["aic"]
 
     def _information_criteria(self, X):
         """Total log-likelihood, BIC and AIC of validated X from one pass."""
         log_likelihood = self._total_log_likelihood(X)
         p = self._n_parameters()
         return {"log_likelihood": log_likelihood,
-                "bic": -2 * log_likelihood + p * math.log(X.shape[0]),
+                "bic": -2 * log_likelihood + p * math.log(X.total_weight),
                 "aic": -2 * log_likelihood + 2 * p}
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:

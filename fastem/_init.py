@@ -7,6 +7,11 @@ On streamed input k-means++ seeds from a random subsample of
 ``SEEDING_SAMPLE`` rows (all rows when there are no more), drawn from the
 estimator's random_state; Lloyd's iterations then run over all rows, one
 streamed pass each.
+
+Weighted rows (a source's weights) count as that many copies everywhere:
+seeds are drawn with probability proportional to weight (times the squared
+distance, for k-means++), and Lloyd's means, the tolerance's variances and
+the first statistics are weighted.
 """
 from __future__ import annotations
 
@@ -53,23 +58,45 @@ def sample_rows(n_samples, size, random_state):
 
 
 def seeding_rows(X, random_state):
-    """The rows k-means++ seeds from: all of X in memory, else a subsample
-    (all rows, in order, when there are at most SEEDING_SAMPLE)."""
+    """(rows, weights) k-means++ seeds from: all of X in memory, else a
+    subsample (all rows, in order, when there are at most SEEDING_SAMPLE);
+    weights None for unweighted rows."""
     source = as_source(X)
     if not source.streamed:
-        return source.rows(0, source.n_samples)
-    if source.n_samples <= SEEDING_SAMPLE:
-        return source.take(np.arange(source.n_samples))
-    return source.take(sample_rows(source.n_samples, SEEDING_SAMPLE, random_state))
+        indices = None
+        rows = source.rows(0, source.n_samples)
+    else:
+        indices = (np.arange(source.n_samples) if source.n_samples <= SEEDING_SAMPLE
+                   else sample_rows(source.n_samples, SEEDING_SAMPLE, random_state))
+        rows = source.take(indices)
+    if source.weights is None:
+        return rows, None
+    if indices is None:
+        return rows, source.weights.rows(0, source.n_samples)
+    return rows, source.weights.take(indices)
 
 
 def seed_row_indices(X, n_components, random_state):
     """Rows for init_params="random_from_data": scikit-learn's draw, or on
     large streamed data one in O(K) memory (a permutation of all rows
-    would be O(N))."""
+    would be O(N)). Weighted rows are drawn with probability proportional
+    to their weights (on large streamed data, from a uniform subsample)."""
     source = as_source(X)
     n_samples = source.n_samples
-    if source.streamed and n_samples > SEEDING_SAMPLE:
+    large = source.streamed and n_samples > SEEDING_SAMPLE
+    if source.weights is not None and not _all_equal(source.weights, n_samples):
+        candidates = (sample_rows(n_samples, SEEDING_SAMPLE, random_state) if large
+                      else np.arange(n_samples))
+        weights = (source.weights.take(candidates) if large
+                   else source.weights.rows(0, n_samples))
+        positive = np.count_nonzero(weights)
+        if positive < n_components:
+            raise ValueError(
+                f"init_params='random_from_data' needs {n_components} rows of "
+                f"positive weight to start from, found {positive}")
+        return candidates[random_state.choice(candidates.size, size=n_components,
+                                              replace=False, p=weights / weights.sum())]
+    if large:
         return random_state.permutation(sample_rows(n_samples, n_components, random_state))
     return random_state.choice(n_samples, size=n_components, replace=False)
 
@@ -88,25 +115,36 @@ class _Moments:
                         self.m2 + other.m2 + delta**2 * self.n * other.n / total)
 
 
-def _block_moments(rows):
+def _block_moments(rows, weights=None):
     n_features = rows.shape[1]
     moments = _Moments(0, np.zeros(n_features), np.zeros(n_features))
     for start, stop in _blocks(rows.shape[0]):
         block = np.asarray(rows[start:stop], dtype=np.float64)
-        mean = block.mean(axis=0)
-        moments = moments + _Moments(stop - start, mean, ((block - mean) ** 2).sum(axis=0))
+        if weights is None:
+            mean = block.mean(axis=0)
+            part = _Moments(stop - start, mean, ((block - mean) ** 2).sum(axis=0))
+        else:
+            w = weights[start:stop]
+            n = float(w.sum())
+            if n == 0.0:
+                continue
+            mean = w @ block / n
+            part = _Moments(n, mean, w @ (block - mean) ** 2)
+        moments = part if moments.n == 0 else moments + part
     return moments
 
 
 def mean_variance(X):
-    """Mean over features of the per-feature variance, in blocks."""
+    """Mean over features of the per-feature (weighted) variance, in blocks."""
     moments = as_source(X).reduce(_block_moments)
     return float(np.mean(moments.m2 / moments.n))
 
 
-def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads):
+def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads, weights=None):
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), drawing random
-    numbers exactly as scikit-learn's ``kmeans_plusplus`` does.
+    numbers exactly as scikit-learn's ``kmeans_plusplus`` does; with
+    ``weights`` (n,) a row counts as that many copies (scikit-learn's
+    sample_weight: the potentials are weighted sums).
 
     Returns (centers (K, D) float64, indices (K,)).
     """
@@ -116,19 +154,26 @@ def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads):
     indices = np.empty(n_clusters, dtype=np.intp)
     n_threads = max(1, min(n_threads, -(-n_samples // chunk_size)))
 
-    center_id = random_state.choice(n_samples, p=np.full(n_samples, 1.0 / n_samples))
+    if weights is None:
+        p = np.full(n_samples, 1.0 / n_samples)
+    else:
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+        p = weights / weights.sum()
+    center_id = random_state.choice(n_samples, p=p)
     centers[0] = X[center_id]
     indices[0] = center_id
     closest = np.full(n_samples, np.inf)
     _kmeans.update_closest(X, centers[0], closest, chunk_size, n_threads)
-    current_pot = closest.sum()
+    current_pot = closest.sum() if weights is None else closest @ weights
     thread_pot = np.empty((n_threads, n_local_trials))
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * current_pot
-        candidate_ids = np.searchsorted(np.cumsum(closest), rand_vals)
+        cumulative = np.cumsum(closest if weights is None else closest * weights)
+        candidate_ids = np.searchsorted(cumulative, rand_vals)
         np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
         candidates = np.ascontiguousarray(X[candidate_ids], dtype=np.float64)
-        _kmeans.candidate_potentials(X, candidates, closest, chunk_size, thread_pot)
+        _kmeans.candidate_potentials(X, candidates, closest, chunk_size, thread_pot,
+                                     weights)
         pots = thread_pot.sum(axis=0)
         best = int(np.argmin(pots))
         current_pot = pots[best]
@@ -148,8 +193,9 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
     the last pass left clusters empty (fewer distinct points than clusters).
     """
     n_samples, n_features = X.shape
-    centers, _ = kmeans_plusplus(seeding_rows(X, random_state), n_clusters,
-                                 random_state, chunk_size, n_threads)
+    rows, weights = seeding_rows(X, random_state)
+    centers, _ = kmeans_plusplus(rows, n_clusters, random_state, chunk_size, n_threads,
+                                 weights)
     tol_abs = mean_variance(X) * tol
     n_filled = n_clusters
     for _ in range(max_iter):
@@ -186,12 +232,12 @@ def _lloyd_sums(X, centers, chunk_size, n_threads):
     return as_source(X).reduce(_block_lloyd_sums, centers, chunk_size, n_threads)
 
 
-def _block_lloyd_sums(rows, centers, chunk_size, n_threads):
+def _block_lloyd_sums(rows, centers, chunk_size, n_threads, weights=None):
     n_clusters, n_features = centers.shape
     n_threads = kernel_threads(None, n_threads)
     threads = max(1, min(n_threads, -(-rows.shape[0] // chunk_size)))
     sums = np.empty((threads, 1 + n_clusters + n_clusters * n_features))
-    _kmeans.lloyd_pass(rows, centers, chunk_size, _NO_LABELS, sums)
+    _kmeans.lloyd_pass(rows, centers, chunk_size, _NO_LABELS, sums, weights)
     return sums.sum(axis=0)
 
 
@@ -214,27 +260,67 @@ def stats_from_resp(X, covariance_type, resp_block, shift):
 
     ``resp_block(start, stop, rows)`` returns the (stop - start, K)
     responsibilities of those rows; ``shift`` is the (K, D) float64 c_k
-    (tied: equal rows).
+    (tied: equal rows). Weighted rows (X's weights) multiply them.
     """
+    source = as_source(X)
     covtype = get(covariance_type)
     n_components, n_features = shift.shape
     nk = np.zeros(n_components)
     s1 = np.zeros((n_components, n_features))
     s2 = covtype.zeros_s2(n_components, n_features)
-    with closing(iter_blocks(X)) as blocks:
+    with closing(iter_blocks(source)) as blocks:
         for start, stop, rows in blocks:
             block = np.asarray(rows, dtype=np.float64)
             resp = resp_block(start, stop, rows)
+            weights = None
+            if source.weights is not None:
+                weights = source.weights.rows(start, stop)
+                resp = resp * weights[:, np.newaxis]
             nk += resp.sum(axis=0)
-            covtype.accumulate(block, resp, shift, s1, s2)
-    return SuffStats(covtype, X.shape[0], 0.0, nk, s1, s2, shift)
+            covtype.accumulate(block, resp, shift, s1, s2, weights)
+    return SuffStats(covtype, source.total_weight, 0.0, nk, s1, s2, shift)
 
 
-def sparse_resp_stats(X, covariance_type, seeds):
+def seeded_stats(X, covariance_type, init_params, n_components, random_state, chunk_size,
+                 n_threads):
+    """The first SuffStats of init_params "random_from_data" (seeds drawn
+    from the rows) or "k-means++" (seeds by k-means++): responsibility 1 at
+    each seed's row (times its weight for weighted rows)."""
+    source = as_source(X)
+    if init_params == "random_from_data":
+        indices = seed_row_indices(source, n_components, random_state)
+        seeds = rows_at(source, indices)
+        seed_weights = (None if source.weights is None
+                        else rows_at_weights(source.weights, indices))
+    else:
+        rows, row_weights = seeding_rows(source, random_state)
+        seeds, indices = kmeans_plusplus(rows, n_components, random_state, chunk_size,
+                                         n_threads, row_weights)
+        seed_weights = None if row_weights is None else row_weights[indices]
+    return sparse_resp_stats(source, covariance_type, seeds, seed_weights)
+
+
+def rows_at_weights(weights, indices):
+    """weights of rows at indices (any order, distinct)."""
+    order = np.argsort(indices)
+    out = np.empty(len(indices))
+    out[order] = weights.take(np.asarray(indices)[order])
+    return out
+
+
+def _all_equal(weights, n_samples):
+    """Whether all weights are equal: then draws are the unweighted ones."""
+    first = weights.rows(0, 1)[0]
+    return all(np.all(weights.rows(a, b) == first) for a, b in _blocks(n_samples, 1 << 20))
+
+
+def sparse_resp_stats(X, covariance_type, seeds, seed_weights=None):
     """SuffStats of responsibilities that are 1 at the row of seeds[k] for
     component k and 0 elsewhere (init_params "random_from_data" and
     "k-means++"), computed as scikit-learn's formulas do: in particular its
-    tied estimate uses X^T X over all rows."""
+    tied estimate uses X^T X over all rows. For weighted rows
+    ``seed_weights`` are the seed rows' weights (the responsibilities
+    times the weights), so that scaling all weights changes nothing."""
     seeds = np.asarray(seeds, dtype=np.float64)
     n_components, n_features = seeds.shape
 
@@ -244,17 +330,25 @@ def sparse_resp_stats(X, covariance_type, seeds):
 
     covtype = get(covariance_type)
     s1, s2, shift = covtype.seed_stats(seeds, gram)
-    return SuffStats(covtype, X.shape[0], 0.0, np.ones(n_components), s1, s2, shift)
+    nk = np.ones(n_components)
+    if seed_weights is not None:
+        # s1 = sum r (x - c) is the seed's difference times its weight (s2
+        # is zero about the seeds, or the tied gram of all rows, weighted)
+        nk = np.asarray(seed_weights, dtype=np.float64)
+        s1 = s1 * nk[:, np.newaxis]
+    return SuffStats(covtype, as_source(X).total_weight, 0.0, nk, s1, s2, shift)
 
 
-def block_gram(rows):
-    """X^T X of a block of rows in float64, summed over pieces of
-    _BLOCK_ROWS rows (float32 rows are converted a piece at a time)."""
+def block_gram(rows, weights=None):
+    """X^T X (weighted rows: X^T W X) of a block of rows in float64, summed
+    over pieces of _BLOCK_ROWS rows (float32 rows are converted a piece at
+    a time)."""
     n_features = rows.shape[1]
     gram = np.zeros((n_features, n_features))
     for start, stop in _blocks(rows.shape[0]):
         block = np.asarray(rows[start:stop], dtype=np.float64)
-        gram += block.T @ block
+        weighted = block if weights is None else block * weights[start:stop, np.newaxis]
+        gram += weighted.T @ block
     return gram
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from fastem._covariance import COVARIANCE_TYPES
+from fastem._sources import as_source
 
 CRITERIA = ("bic", "aic", "icl")
 _COLUMNS = ("n_components", "covariance_type", "log_likelihood", "bic", "aic", "icl",
@@ -40,11 +41,13 @@ def classification_log_likelihood(gm, X):
     return float(X.reduce(_block_classification_log_likelihood, engine, kp))
 
 
-def _block_classification_log_likelihood(block, engine, kp):
+def _block_classification_log_likelihood(block, engine, kp, weights=None):
     total = 0.0
     for i in range(0, block.shape[0], _SLICE_ROWS):
         resp = engine.score(block[i:i + _SLICE_ROWS], kp, resp=True)["resp"]
-        total += float(np.log(resp.max(axis=1)).sum())
+        log_max = np.log(resp.max(axis=1))
+        total += float(log_max.sum() if weights is None
+                       else log_max @ weights[i:i + _SLICE_ROWS])
     return total
 
 
@@ -109,7 +112,7 @@ class ModelSelection:
 def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
                  covariance_types: Iterable[str] = ("full", "tied", "diag", "spherical"),
                  criterion: str = "bic", progress: bool = False,
-                 **params: Any) -> ModelSelection:
+                 sample_weight: Any = None, **params: Any) -> ModelSelection:
     """Fit a GaussianMixture for every number of components and covariance
     type, and keep the one with the lowest criterion.
 
@@ -122,6 +125,9 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
     criterion : {"bic", "aic", "icl"}, default="bic"
     progress : bool, default=False
         Show a progress bar over the candidates (needs tqdm).
+    sample_weight : array-like of shape (n_samples,), default=None
+        The rows' weights (as ``GaussianMixture.fit`` takes them): the fits
+        and the criteria are weighted, with n the sum of the weights.
     **params
         Passed to every ``GaussianMixture`` (random_state, n_init, tol,
         max_iter, reg_covar, n_threads, ...).
@@ -149,6 +155,9 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
     if unknown:
         raise ValueError(f"covariance_types must be among {COVARIANCE_TYPES}, "
                          f"got {unknown}")
+    if sample_weight is not None:
+        # bad weights are the caller's error, not every candidate's failure
+        as_source(X, lazy=True).with_weights(sample_weight)
     candidates = [(k, t) for t in types for k in ks]
     iterator = candidates
     if progress:
@@ -162,15 +171,16 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                gm.fit(X)
+                gm.fit(X, sample_weight=sample_weight)
         except ValueError as exc:
             row["error"] = " ".join(str(exc).split())
             row.update(n_iter=0, converged=False)
             table.append(row)
             continue
-        data = gm._validate_predict_data(X)  # once: a dask array is persisted
+        # once: a dask array is persisted
+        data = gm._validate_predict_data(X).with_weights(sample_weight)
         crit = gm._information_criteria(data)
-        row.update(log_likelihood=crit["log_likelihood"] / data.shape[0],
+        row.update(log_likelihood=crit["log_likelihood"] / data.total_weight,
                    bic=crit["bic"], aic=crit["aic"],
                    icl=crit["bic"] - 2 * classification_log_likelihood(gm, data),
                    n_iter=int(gm.n_iter_), converged=bool(gm.converged_))

@@ -10,6 +10,7 @@ the package asks a source these questions and never looks at its type:
 """
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import os
@@ -41,10 +42,14 @@ class RowSource:
         The rows are read in parts (initialisation then works on a sample).
     distributed : bool
         ``reduce`` runs on a cluster, and per-row outputs are lazy dask arrays.
+    weights : fastem._weights.RowWeights or None
+        The rows' weights (``sample_weight``), read in the same ranges as
+        the rows; None: every row weighs 1.
     """
 
     streamed = False
     distributed = False
+    weights = None
     n_samples: int
     n_features: int
     shape: tuple[int, int]
@@ -60,13 +65,37 @@ class RowSource:
 
     def reduce(self, fn: Callable[..., Any], *args: Any) -> Any:
         """The sum of ``fn(block, *args)`` over the blocks, added with ``+``
-        in block order."""
+        in block order; for weighted rows ``fn(block, *args, weights=w)``
+        with w the block's weights."""
         total = None
         with closing(self.blocks()) as blocks:
-            for _, _, block in blocks:
-                part = fn(block, *args)
+            for start, stop, block in blocks:
+                part = fn(block, *args, **self.block_weights(start, stop))
                 total = part if total is None else total + part
         return total
+
+    def block_weights(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """``{"weights": the weights of rows start..stop}``, or {} for
+        unweighted rows: the keyword arguments a block function gets."""
+        if self.weights is None:
+            return {}
+        return {"weights": self.weights.rows(start, stop)}
+
+    @property
+    def total_weight(self) -> float:
+        """The number of rows the rows stand for: n_samples, or the sum of
+        the weights."""
+        return self.n_samples if self.weights is None else self.weights.total
+
+    def with_weights(self, sample_weight: Any) -> RowSource:
+        """The same rows weighted by ``sample_weight`` (checked: a
+        ValueError names what is wrong); None: self."""
+        if sample_weight is None:
+            return self
+        from fastem._weights import check_weights
+        weighted = copy.copy(self)
+        weighted.weights = check_weights(sample_weight, self.n_samples)
+        return weighted
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows start..stop as an array."""
@@ -91,7 +120,7 @@ class ArraySource(RowSource):
         yield 0, self.n_samples, self.array
 
     def reduce(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return fn(self.array, *args)
+        return fn(self.array, *args, **self.block_weights(0, self.n_samples))
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         return self.array[start:stop]

@@ -41,7 +41,7 @@ def _source(X: Any, model: GaussianMixture, fitted: bool) -> RowSource:
     return source
 
 
-def summarize(X: Any, model: GaussianMixture) -> SuffStats:
+def summarize(X: Any, model: GaussianMixture, sample_weight: Any = None) -> SuffStats:
     """The E-step of X under the model's parameters, as sufficient statistics.
 
     Parameters
@@ -52,6 +52,9 @@ def summarize(X: Any, model: GaussianMixture) -> SuffStats:
         Fitted (its ``weights_``, ``means_``, ``precisions_cholesky_``), or
         unfitted with all of ``weights_init``, ``means_init`` and
         ``precisions_init`` (then those are the parameters).
+    sample_weight : array-like of shape (n_samples,), default=None
+        The rows' weights, as ``fit`` takes them: then ``n_samples`` is
+        their sum and every other statistic is weighted.
 
     Returns
     -------
@@ -64,7 +67,7 @@ def summarize(X: Any, model: GaussianMixture) -> SuffStats:
     """
     model._check_hyperparameters()
     fitted = hasattr(model, "means_")
-    source = _source(X, model, fitted)
+    source = _source(X, model, fitted).with_weights(sample_weight)
     model._check_parameters(source)
     if fitted:
         params = model._get_parameters()
@@ -105,8 +108,9 @@ def from_summaries(model: GaussianMixture,
     """
     if not isinstance(stats, SuffStats):
         stats = sum(stats)
-    if not isinstance(stats, SuffStats) or stats.n_samples < 1:
-        raise ValueError("from_summaries needs the statistics of at least one row")
+    if not isinstance(stats, SuffStats) or not stats.n_samples > 0:
+        raise ValueError("from_summaries needs the statistics of at least one row "
+                         "(of positive weight)")
     model._check_hyperparameters()
     if stats.covariance_type != model.covariance_type or \
             stats.s1.shape[0] != model.n_components:

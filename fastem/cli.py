@@ -226,6 +226,11 @@ def build_parser():
     fit.add_argument("--seed", type=_seed, default=None,
                      help="random_state, for a reproducible fit")
     fit.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
+    fit.add_argument("--weights", metavar="FILE_OR_COLUMN",
+                     help="row weights (a row of weight w counts as w rows): a "
+                          ".npy, .csv or .parquet file of one weight per row, or "
+                          "a column of DATA (CSV or Parquet) by name or 0-based "
+                          "position, which is then not a feature")
     fit.add_argument("--progress", action="store_true",
                      help="show progress bars (EM iterations with rows/s; the "
                           "candidates of a selection); needs tqdm")
@@ -311,9 +316,12 @@ def _default_model_path(data):
 
 
 def _run_fit(args):
-    from fastem._cli_data import open_data
+    from fastem._cli_data import open_data, split_weights
 
     X = open_data(args.data, args.dataset)
+    weights = None
+    if args.weights is not None:
+        X, weights = split_weights(args.data, X, args.weights)
     params = dict(max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
                   random_state=args.seed)
     candidates = len(args.n_components) * len(args.covariance_type)
@@ -321,7 +329,8 @@ def _run_fit(args):
         selection = fastem.select_model(X, n_components=args.n_components,
                                         covariance_types=args.covariance_type,
                                         criterion=args.criterion,
-                                        progress=args.progress, **params)
+                                        progress=args.progress, sample_weight=weights,
+                                        **params)
         print(selection)
         print()
         gm = selection.best_
@@ -331,22 +340,23 @@ def _run_fit(args):
                                     progress=args.progress, **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(X)
-    print(_model_summary(gm, X))
+            gm.fit(X, sample_weight=weights)
+    print(_model_summary(gm, X, weights))
     out = args.out or _default_model_path(args.data)
     gm.save(out)
     print(f"model written to {out}")
     return 0
 
 
-def _model_summary(gm, X=None):
+def _model_summary(gm, X=None, sample_weight=None):
     lines = [f"Gaussian mixture: K = {gm.n_components}, {gm.covariance_type} covariance, "
              f"{gm.n_features_in_} features",
              f"  converged: {'yes' if gm.converged_ else 'no'} after {gm.n_iter_} "
              f"iterations; mean log-likelihood {gm.lower_bound_:.6f}"]
     if X is not None:
         # one pass over the data for both (a streamed file is read once)
-        crit = gm._information_criteria(gm._validate_predict_data(X))
+        data = gm._validate_predict_data(X).with_weights(sample_weight)
+        crit = gm._information_criteria(data)
         lines.append(f"  BIC {crit['bic']:.3f}  AIC {crit['aic']:.3f}")
     lines.append("  weights " + " ".join(f"{w:.4f}" for w in gm.weights_))
     return "\n".join(lines)

@@ -64,8 +64,9 @@ def suff_stats(X, resp, shift, covariance_type):
     if covariance_type == "full":
         s2 = np.stack([(X - shift[k]).T @ ((X - shift[k]) * resp[:, [k]]) for k in range(K)])
     elif covariance_type == "tied":
+        # each row's responsibilities sum to its weight (1 unweighted)
         diff = X - shift[0]
-        s2 = diff.T @ diff
+        s2 = (diff * resp.sum(axis=1)[:, np.newaxis]).T @ diff
     elif covariance_type == "diag":
         s2 = np.stack([resp[:, k] @ (X - shift[k]) ** 2 for k in range(K)])
     else:

@@ -123,3 +123,51 @@ def test_fit_progress_bar(blobs, tmp_path):
                         "--progress", "--out", tmp_path / "m.npz")
     assert result.returncode == 0, result.stderr
     assert "5/5" in result.stderr and "rows_per_s" in result.stderr
+
+
+def test_fit_with_weights_from_a_file_or_a_column(blobs, tmp_path):
+    weights = np.random.default_rng(4).integers(0, 4, size=len(blobs)).astype(float)
+    ref = fastem.GaussianMixture(3, random_state=0).fit(blobs, sample_weight=weights)
+    np.save(tmp_path / "w.npy", weights)
+    np.savetxt(tmp_path / "w.csv", weights)
+    np.savetxt(tmp_path / "Xw.csv", np.column_stack([blobs[:, 0], weights, blobs[:, 1]]),
+               delimiter=",", header="a,count,b", comments="")
+    runs = {
+        "npy file": (_write("npy", blobs, tmp_path), tmp_path / "w.npy"),
+        "csv file": (_write("csv", blobs, tmp_path), tmp_path / "w.csv"),
+        "column by name": (tmp_path / "Xw.csv", "count"),
+        "column by position": (tmp_path / "Xw.csv", "1"),
+    }
+    for name, (data, spec) in runs.items():
+        out = tmp_path / "m.npz"
+        result = run_fastem("fit", data, "-k", 3, "--seed", 0, "--weights", spec,
+                            "--out", out)
+        assert result.returncode == 0, (name, result.stderr)
+        gm = fastem.load(out)
+        assert gm.n_features_in_ == 2, name
+        np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-8, err_msg=name)
+        np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-10,
+                                   err_msg=name)
+    # a selection over K is weighted too: its BIC uses n = sum of the weights
+    result = run_fastem("fit", tmp_path / "Xw.csv", "-k", "2:3", "--seed", 0,
+                        "--weights", "count", "--out", tmp_path / "m.npz")
+    assert result.returncode == 0, result.stderr
+    bic = fastem.GaussianMixture(3, random_state=0).fit(
+        blobs, sample_weight=weights).bic(blobs, sample_weight=weights)
+    assert f"{bic:.3f}" in result.stdout
+
+
+def test_bad_weights_on_the_command_line_are_one_line_errors(blobs, tmp_path):
+    data = _write("csv-header", blobs, tmp_path)
+    _one_line_error(run_fastem("fit", data, "-k", 2, "--weights", "w"),
+                    "not a file, nor a column", "a, b")
+    np.save(tmp_path / "neg.npy", -np.ones(len(blobs)))
+    _one_line_error(run_fastem("fit", data, "-k", 2, "--weights", tmp_path / "neg.npy"),
+                    "sample_weight must be >= 0")
+    np.save(tmp_path / "short.npy", np.ones(5))
+    _one_line_error(run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 2,
+                               "--weights", tmp_path / "short.npy"),
+                    "5 entries for 600 rows")
+    _one_line_error(run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 2,
+                               "--weights", "count"),
+                    "weights column can be taken from CSV or Parquet")

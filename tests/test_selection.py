@@ -108,3 +108,20 @@ def test_progress_bar_reports_rows_per_second(blobs, capsys):
     GaussianMixture(2, random_state=0, progress=True, tol=0.0, max_iter=3).fit(blobs)
     err = capsys.readouterr().err
     assert "3/3" in err and "rows_per_s" in err
+
+
+def test_weighted_selection_fits_and_scores_with_the_weights(blobs):
+    weights = np.random.default_rng(2).integers(0, 3, size=len(blobs)).astype(float)
+    sel = fastem.select_model(blobs, n_components=[2, 3], covariance_types=("diag",),
+                              random_state=0, sample_weight=weights)
+    for row in sel.table:
+        gm = GaussianMixture(row["n_components"], covariance_type="diag",
+                             random_state=0).fit(blobs, sample_weight=weights)
+        assert row["log_likelihood"] == pytest.approx(
+            gm.score(blobs, sample_weight=weights), rel=1e-12)
+        assert row["bic"] == pytest.approx(gm.bic(blobs, sample_weight=weights), rel=1e-12)
+        resp = gm.predict_proba(blobs)
+        icl = row["bic"] - 2 * np.log(resp.max(axis=1)) @ weights
+        assert row["icl"] == pytest.approx(icl, rel=1e-10)
+    with pytest.raises(ValueError, match="sample_weight must be >= 0"):
+        fastem.select_model(blobs, n_components=[2], sample_weight=-weights)

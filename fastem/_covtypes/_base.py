@@ -54,9 +54,12 @@ class CovarianceType:
         raise NotImplementedError
 
     # -- statistics ---------------------------------------------------------------------
-    def accumulate(self, block, resp, shift, s1, s2):
+    def accumulate(self, block, resp, shift, s1, s2, weights=None):
         """Add a block's s1 and s2 under responsibilities resp (n, K) about
-        shift (K, D), in place. Component by component: no (n, K, D) array."""
+        shift (K, D), in place. Component by component: no (n, K, D) array.
+        For weighted rows resp holds the responsibilities times the weights,
+        and ``weights`` (n,) the weights (for types whose s2 does not
+        depend on the responsibilities)."""
         for k in range(resp.shape[1]):
             r = resp[:, k]
             rows = block

@@ -28,10 +28,10 @@ class Tied(CovarianceType):
     def n_covariance_parameters(self, n_components, n_features):
         return n_features * (n_features + 1) / 2.0
 
-    def accumulate(self, block, resp, shift, s1, s2):
+    def accumulate(self, block, resp, shift, s1, s2, weights=None):
         diff = block - shift[0]
         s1 += resp.T @ diff
-        s2 += diff.T @ diff
+        s2 += (diff if weights is None else diff * weights[:, np.newaxis]).T @ diff
 
     def seed_stats(self, seeds, gram):
         # scikit-learn's tied estimate from one-hot responsibilities uses

@@ -333,6 +333,22 @@ cdef double _normalize_chunk(
     return total
 
 
+cdef double _weigh_rows(
+    floating* s,                # INOUT (n,) the rows' scales, times their weights
+    const floating* row_ll,     # IN (n,) the rows' log-likelihoods
+    const double* weights,      # IN (n,)
+    Py_ssize_t n,
+) noexcept nogil:
+    """A row of weight w counts as w copies: its responsibilities (r = e s)
+    are scaled by w. Returns the weighted sum of the log-likelihoods."""
+    cdef Py_ssize_t i
+    cdef double total = 0.0
+    for i in range(n):
+        s[i] = s[i] * <floating> weights[i]
+        total += weights[i] * row_ll[i]
+    return total
+
+
 cdef inline floating _dot(const floating* a, const floating* b,
                           Py_ssize_t P) noexcept nogil:
     # four chains over the four quarters of the rows (P is a multiple of
@@ -611,6 +627,7 @@ ctypedef struct _Params:
     const void* center          # (D,) tied: c of loc_k = (mu_k - c) U
     const void* shift           # (K, D) statistics shift c_k (EM only)
     const double* log_const     # (K,)
+    const double* weights       # (N,) the rows' weights (EM only), or NULL (all 1)
     bint blas                   # full and tied: the products through BLAS
 
 
@@ -626,6 +643,7 @@ ctypedef struct _Work:
     void* row_s                 # (ld,) 1 / sum of the exps, 0 on padding
     void* gram                  # (D, D) BLAS float32 scatter of one chunk, or NULL
     double* sums                # (S,) this thread's statistics (EM only)
+    const double* weights       # (n,) the current chunk's row weights, or NULL
     bint ran                    # the thread ran in the last pass
 
 
@@ -784,17 +802,26 @@ cdef void _tied_stats(const _Params* p, _Work* w, const floating* xt, Py_ssize_t
     cdef floating* resp = <floating*> w.lp
     # x - c from _tied_logprob (its center is the shift's common row)
     cdef floating* diff = <floating*> w.diff
+    cdef floating* g = diff
     _scale_resp(resp, <floating*> w.row_s, P, ld, K)
     _nk_s1_shared(resp, diff, P, ld, D, K, st)
-    # sum_k r_k = 1, so the shared scatter ignores responsibilities
+    # sum_k r_k = 1 (weighted rows: w), so the shared scatter ignores
+    # responsibilities: sum_n w_n d_n d_n^T, as g g^T with g = sqrt(w) d for
+    # BLAS, as (w d) d^T for the register kernels
+    if w.weights != NULL:
+        g = <floating*> w.tmp
+        for i in range(D):
+            for n in range(n_rows):
+                g[i * ld + n] = diff[i * ld + n] * <floating> (
+                    sqrt(w.weights[n]) if p.blas else w.weights[n])
     if p.blas:
-        _blas_scatter(diff, n_rows, ld, D, <floating*> w.gram, st + 1 + K + K * D)
+        _blas_scatter(g, n_rows, ld, D, <floating*> w.gram, st + 1 + K + K * D)
         return
     # padding rows are zeroed so they add nothing
     for i in range(D):
         for n in range(n_rows, P):
-            diff[i * ld + n] = 0
-    _gram_lower(diff, diff, NULL, P, ld, D, st + 1 + K + K * D)
+            g[i * ld + n] = 0
+    _gram_lower(g, diff, NULL, P, ld, D, st + 1 + K + K * D)
 
 
 cdef void _tied_finish(double* s2, Py_ssize_t K, Py_ssize_t D) noexcept nogil:
@@ -1002,14 +1029,20 @@ ctypedef struct _Scores:
 
 
 cdef inline void _em_chunk(const _Params* p, const _CovType* ct, _Work* w,
-                           const floating* xt, Py_ssize_t n, Py_ssize_t P,
-                           Py_ssize_t S) noexcept nogil:
-    """The chunk's statistics, added to the thread's sums. Every value of a
-    chunk's statistics is summed over its rows first (in registers, or by
-    BLAS) and then added once to the float64 totals."""
+                           const floating* xt, Py_ssize_t start, Py_ssize_t n,
+                           Py_ssize_t P, Py_ssize_t S) noexcept nogil:
+    """The statistics of the chunk of rows start..start + n, added to the
+    thread's sums. Every value of a chunk's statistics is summed over its
+    rows first (in registers, or by BLAS) and then added once to the
+    float64 totals."""
     # unscaled exps: each type's statistics scale them (or read them scaled)
-    w.sums[0] += _normalize_chunk(<floating*> w.lp, n, P, p.ld, p.K,
-                                  <floating*> w.row_ll, <floating*> w.row_s, False)
+    cdef double ll = _normalize_chunk(<floating*> w.lp, n, P, p.ld, p.K,
+                                      <floating*> w.row_ll, <floating*> w.row_s, False)
+    w.weights = NULL
+    if p.weights != NULL:
+        w.weights = p.weights + start
+        ll = _weigh_rows(<floating*> w.row_s, <floating*> w.row_ll, w.weights, n)
+    w.sums[0] += ll
     if floating is double:
         ct.stats_d(p, w, xt, n, P, w.sums)
     else:
@@ -1081,7 +1114,7 @@ cdef void _run_chunks(
             else:
                 ct.logprob_f(p, w, xt, P)
             if S > 0:
-                _em_chunk(p, ct, w, xt, n, P, S)
+                _em_chunk(p, ct, w, xt, start, n, P, S)
             else:
                 _score_chunk(p, w, xt, start, n, P, out)
         fe_restore_fp_state(fp_state)
@@ -1091,6 +1124,7 @@ cdef void _prepare_params(_Params* p, Py_ssize_t D, Py_ssize_t K,
                           const floating[:, ::1] loc, const floating[::1] prec,
                           const floating[::1] center, const double[::1] log_const,
                           const floating* shift, bint blas):
+    p.weights = NULL
     p.D = D
     p.K = K
     p.loc = &loc[0, 0]
@@ -1198,6 +1232,7 @@ cdef void _full_em_shared(
     cdef floating* sr
     cdef floating* gram
     cdef floating lc
+    cdef double ll
     cdef int t
     cdef unsigned int fp_state
     with parallel(num_threads=n_threads):
@@ -1222,8 +1257,12 @@ cdef void _full_em_shared(
                     lc = <floating> p.log_const[k]
                     for i in range(P):
                         lp[k * ld + off + i] = lc - <floating> 0.5 * lp[k * ld + off + i]
-                sh.loglik[t * 8] += _normalize_chunk(
-                    lp + off, n, P, ld, K, row_ll + off, row_s + off, True)
+                ll = _normalize_chunk(lp + off, n, P, ld, K, row_ll + off, row_s + off,
+                                      False)
+                if p.weights != NULL:
+                    ll = _weigh_rows(row_s + off, row_ll + off, p.weights + base + off, n)
+                sh.loglik[t * 8] += ll
+                _scale_resp(lp + off, row_s + off, P, ld, K)
             # the components' statistics over the super-chunk
             for k in prange(K, schedule="static"):
                 _full_component_blas(p, k, xt, m, _padded(m), ld, lp + k * ld, y, sr,
@@ -1246,6 +1285,7 @@ def em_pass(
     int n_threads,
     double[::1] stats,                  # OUT (stats_size,)
     bint blas=False,
+    const double[::1] weights=None,     # IN (N,) the rows' weights, or None (all 1)
 ):
     """One fused E-step + statistics pass over X with ``n_threads`` threads.
 
@@ -1255,11 +1295,14 @@ def em_pass(
     timing. Only the lower triangles of s2 are summed; the upper ones are
     filled from them at the end. ``blas``: full and tied covariance through
     BLAS (the large-D path), with BLAS capped at one thread by the caller.
+    ``weights``: each row's responsibilities are multiplied by its weight,
+    and stats[0] is the weighted sum of the log-likelihoods.
     """
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = loc.shape[0]
     cdef Py_ssize_t S = stats.shape[0], S8 = _round_up(S, 8)
     cdef const _CovType* ct = _cov_type(cov_type)
     cdef Py_ssize_t t, s
+    cdef const double* row_weights = NULL
     cdef _Params p
     cdef _Workspace ws
 
@@ -1267,15 +1310,20 @@ def em_pass(
     if S != stats_size(cov_type, K, D):
         raise ValueError(f"fastem: stats has {S} values, expected "
                          f"{stats_size(cov_type, K, D)}")
+    if weights is not None and weights.shape[0] != N:
+        raise ValueError(f"fastem: {weights.shape[0]} weights for {N} rows")
     stats[:] = 0.0
     if N == 0:
         return
+    if weights is not None:
+        row_weights = &weights[0]
     if blas and cov_type == FULL and K >= n_threads and n_threads > 1:
         _em_pass_shared(X, loc, prec, center, log_const, shift, chunk_size, n_threads,
-                        stats)
+                        stats, row_weights)
         return
     _prepare(&p, &ws, X, loc, prec, center, log_const, &shift[0, 0], cov_type,
              chunk_size, n_threads, S, blas)
+    p.weights = row_weights
     with nogil:
         _run_chunks(X, &p, ct, chunk_size, &ws, S, NULL)
         # OpenMP may start fewer threads than asked for; those that ran
@@ -1292,7 +1340,7 @@ cdef int _em_pass_shared(
     const floating[:, :] X, const floating[:, ::1] loc, const floating[::1] prec,
     const floating[::1] center, const double[::1] log_const,
     const floating[:, ::1] shift, Py_ssize_t chunk_size, int n_threads,
-    double[::1] stats,
+    double[::1] stats, const double* weights,
 ) except -1:
     """em_pass for full covariance through BLAS, by _full_em_shared: the
     statistics depend on the chunking and the thread count, not on timing."""
@@ -1301,6 +1349,7 @@ cdef int _em_pass_shared(
     cdef _Params p
     cdef _Shared sh
     _prepare_params(&p, D, K, loc, prec, center, log_const, &shift[0, 0], True)
+    p.weights = weights
     # the super-chunk's row stride, one spare cache line per row
     p.ld = sub * n_threads + 64 // sizeof(floating)
     if _shared_new(&sh, n_threads, D, K, p.ld, sizeof(floating)) != 0:

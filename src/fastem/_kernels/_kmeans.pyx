@@ -55,11 +55,13 @@ def lloyd_pass(
     Py_ssize_t chunk_size,
     Py_ssize_t[::1] labels,             # OUT (N,) nearest center, or empty
     double[:, ::1] thread_sums,         # OUT (n_threads, 1 + K + K*D)
+    const double[::1] weights=None,     # IN (N,) the rows' weights, or None (all 1)
 ):
     """Assign rows to their nearest center and sum them per cluster.
 
     Each thread writes [inertia, counts (K), sums (K, D)] into its row of
-    ``thread_sums``; the caller adds the rows in order.
+    ``thread_sums``; the caller adds the rows in order. With ``weights`` a
+    row counts as that many copies of itself.
     """
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = centers.shape[0]
     cdef Py_ssize_t S = thread_sums.shape[1], S8 = _row_stride(S)
@@ -67,11 +69,14 @@ def lloyd_pass(
     cdef Py_ssize_t n_chunks = (N + chunk_size - 1) // chunk_size
     cdef bint want_labels = labels.shape[0] > 0
     cdef Py_ssize_t ch, i, j, k, s, t, best, start, stop
-    cdef double dist, best_dist
+    cdef double dist, best_dist, wi = 1.0
     cdef double* rows
     cdef double* acc
     cdef double* local
+    cdef bint weighted = weights is not None
 
+    if weighted and weights.shape[0] != N:
+        raise ValueError(f"fastem: {weights.shape[0]} weights for {N} rows")
     thread_sums[:, :] = 0.0
     if N == 0:
         return
@@ -91,10 +96,17 @@ def lloyd_pass(
                     if dist < best_dist:
                         best_dist = dist
                         best = k
-                local[0] += best_dist
-                local[1 + best] += 1.0
-                for j in range(D):
-                    local[1 + K + best * D + j] += X[i, j]
+                if weighted:
+                    wi = weights[i]
+                    local[0] += wi * best_dist
+                    local[1 + best] += wi
+                    for j in range(D):
+                        local[1 + K + best * D + j] += wi * X[i, j]
+                else:
+                    local[0] += best_dist
+                    local[1 + best] += 1.0
+                    for j in range(D):
+                        local[1 + K + best * D + j] += X[i, j]
                 if want_labels:
                     labels[i] = best
             for s in range(S):
@@ -131,8 +143,9 @@ def candidate_potentials(
     const double[::1] closest,          # IN (N,)
     Py_ssize_t chunk_size,
     double[:, ::1] thread_pot,          # OUT (n_threads, T)
+    const double[::1] weights=None,     # IN (N,) the rows' weights, or None (all 1)
 ):
-    """Potential of each candidate: sum_i min(closest[i], |x_i - c_t|^2)."""
+    """Potential of each candidate: sum_i w_i min(closest[i], |x_i - c_t|^2)."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], T = candidates.shape[0]
     cdef Py_ssize_t T8 = _row_stride(T)
     cdef int n_threads = <int> thread_pot.shape[0]
@@ -142,7 +155,10 @@ def candidate_potentials(
     cdef double* rows
     cdef double* acc
     cdef double* local
+    cdef bint weighted = weights is not None
 
+    if weighted and weights.shape[0] != N:
+        raise ValueError(f"fastem: {weights.shape[0]} weights for {N} rows")
     thread_pot[:, :] = 0.0
     if N == 0:
         return
@@ -155,7 +171,8 @@ def candidate_potentials(
             for i in range(ch * chunk_size, min((ch + 1) * chunk_size, N)):
                 for t in range(T):
                     dist = _sqdist(X, i, &candidates[t, 0], D)
-                    local[t] += dist if dist < closest[i] else closest[i]
+                    dist = dist if dist < closest[i] else closest[i]
+                    local[t] += weights[i] * dist if weighted else dist
             for t in range(T):
                 acc[t] += local[t]
     with nogil:
