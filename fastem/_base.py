@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastem._missing import check_block
 from fastem._sources import RowSource, as_source, releases_blocks
 
 
@@ -66,13 +67,26 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """Sum of the rows' log-likelihoods for fitted parameters."""
 
     # -- validation ------------------------------------------------------------
+    def _allow_nan(self):
+        """Whether NaN marks a gap (missing="em") rather than an error."""
+        return getattr(self, "missing", "error") == "em"
+
+    def _validated(self, X, **kwargs):
+        """scikit-learn's validate_data of an in-memory X; with gaps allowed,
+        NaN passes and infinity or a row of NaN only is named."""
+        if not self._allow_nan():
+            return validate_data(self, X, dtype=self._accepted_dtypes(), **kwargs)
+        X = validate_data(self, X, dtype=self._accepted_dtypes(),
+                          ensure_all_finite="allow-nan", **kwargs)
+        check_block(X, 0, "X")
+        return X
+
     def _validate_fit_data(self, X) -> RowSource:
         """The RowSource of training data X; an in-memory X is checked and
         converted by scikit-learn's validate_data."""
         X = as_source(X, self._accepted_dtypes(), self.block_bytes,
-                      validate=lambda X: validate_data(self, X, dtype=self._accepted_dtypes(),
-                                                       ensure_min_samples=2),
-                      persist=getattr(self, "persist", None))
+                      validate=lambda X: self._validated(X, ensure_min_samples=2),
+                      persist=getattr(self, "persist", None), allow_nan=self._allow_nan())
         if X.streamed:
             self.n_features_in_ = X.n_features
             if X.n_samples < 2:
@@ -91,9 +105,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         instead of being persisted (for reductions)."""
         check_is_fitted(self)
         X = as_source(X, self._accepted_dtypes(), self.block_bytes,
-                      validate=lambda X: validate_data(self, X, reset=False,
-                                                       dtype=self._accepted_dtypes()),
-                      lazy=lazy)
+                      validate=lambda X: self._validated(X, reset=False),
+                      lazy=lazy, allow_nan=self._allow_nan())
         if X.streamed and X.n_features != self.n_features_in_:
             raise ValueError(
                 f"X has {X.n_features} features, but {type(self).__name__} is "

@@ -31,20 +31,31 @@ def csv_header(path):
         return fields
 
 
-def read_csv(path):
-    """A numeric CSV; a first line that does not parse as numbers is a header."""
+def _number_or_gap(text):
+    """A CSV cell as a float; an empty cell is a gap (NaN)."""
+    text = text.strip()
+    return float(text) if text else np.nan
+
+
+def read_csv(path, gaps=False):
+    """A numeric CSV; a first line that does not parse as numbers is a header.
+    ``gaps``: empty cells are missing values (NaN) rather than errors."""
     header = 0 if csv_header(path) is None else 1
     try:
-        X = np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2, dtype=np.float64)
+        X = np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2, dtype=np.float64,
+                       converters=_number_or_gap if gaps else None)
     except ValueError as exc:
-        raise ValueError(f"{path}: not a numeric CSV ({exc})") from None
+        hint = ("; empty cells are missing values only with --missing em"
+                if not gaps and "string ''" in str(exc) else "")
+        raise ValueError(f"{path}: not a numeric CSV ({exc}){hint}") from None
     if X.size == 0:
         raise ValueError(f"{path}: no data rows")
     return X
 
 
-def open_data(path, dataset=None):
-    """What ``GaussianMixture.fit`` should get for the data file ``path``."""
+def open_data(path, dataset=None, gaps=False):
+    """What ``GaussianMixture.fit`` should get for the data file ``path``;
+    ``gaps``: empty CSV cells are missing values (NaN is one in any format)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -55,7 +66,7 @@ def open_data(path, dataset=None):
     if suffix == ".npy":
         return str(path)  # streamed
     if suffix == ".csv":
-        return read_csv(path)
+        return read_csv(path, gaps)
     if suffix in (".h5", ".hdf5"):
         h5py = _optional("h5py", "io")
         f = h5py.File(path, "r")

@@ -221,9 +221,20 @@ class KernelParams:
             log_weights + (log_det - 0.5 * n_features * math.log(2 * math.pi)),
             dtype=np.float64,
         )
+        self.weights, self.means, self.prec_chol = weights, means, prec_chol
+        self._marginals = None
         center, shift = covtype.kernel_center(weights, means)
         loc = covtype.kernel_loc(means, center, prec_chol)
         self.loc = np.ascontiguousarray(loc, dtype=dtype)
         self.center = np.ascontiguousarray(center, dtype=dtype)
         self.shift = np.ascontiguousarray(shift, dtype=dtype)
         self.shift64 = self.shift.astype(np.float64)
+
+    def marginals(self):
+        """The same parameters for rows with gaps (fastem._missing.Marginals),
+        made when first asked for."""
+        if self._marginals is None:
+            from fastem._missing import Marginals
+            self._marginals = Marginals(self.weights, self.means, self.prec_chol,
+                                        _covtypes.get(self.covariance_type))
+        return self._marginals

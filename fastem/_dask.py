@@ -24,6 +24,7 @@ import uuid
 import numpy as np
 
 from fastem import _init
+from fastem._missing import check_block
 from fastem._sources import _TASK_THREADS, ArraySource, RowSource, _is_dask_array
 from fastem._weights import array_weights
 
@@ -73,7 +74,7 @@ class DaskData(RowSource):
     streamed = True
     distributed = True
 
-    def __init__(self, X, dtypes, name="X", persist=None, check=True):
+    def __init__(self, X, dtypes, name="X", persist=None, check=True, allow_nan=False):
         _require_dask()
         import dask.array as da
 
@@ -90,8 +91,15 @@ class DaskData(RowSource):
         self.persisted = bool(persist)
         if persist:
             X = X.persist()
-        # one distributed pass: every value finite?
-        if check and not bool(da.isfinite(X.sum(dtype=np.float64)).compute()):
+        # one distributed pass: every value finite (or, with gaps allowed,
+        # no infinity and no row without an observed value)?
+        if check and allow_nan:
+            bad = da.isinf(X).any(axis=1) | da.isnan(X).all(axis=1)
+            any_bad, first = da.compute(bad.any(), da.argmax(bad))
+            if any_bad:
+                row = int(first)
+                check_block(np.asarray(X[row:row + 1].compute()), row, name)
+        elif check and not bool(da.isfinite(X.sum(dtype=np.float64)).compute()):
             bad = ~da.isfinite(X).all(axis=1)
             row = int(da.argmax(bad).compute())
             what = "NaN" if bool(da.isnan(X[row]).any().compute()) else "infinity"
@@ -329,9 +337,9 @@ def initial_stats(gm, data, random_state):
                               engine.max_threads)
 
 
-def dask_source(X, dtypes, block_bytes, lazy, persist):
+def dask_source(X, dtypes, block_bytes, lazy, persist, allow_nan=False):
     """Builder of fastem._sources.SOURCE_KINDS: lazy for per-row outputs,
     else checked and persisted as ``persist`` says."""
     if lazy:
         return DaskData(X, dtypes, check=False, persist=False)
-    return DaskData(X, dtypes, persist=persist)
+    return DaskData(X, dtypes, persist=persist, allow_nan=allow_nan)

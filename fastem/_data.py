@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastem._missing import check_block
 from fastem._sources import RowSource, as_source
 
 # 64 MiB: large enough that a block is thousands of kernel chunks (the read
@@ -295,7 +296,17 @@ class BlockReader(RowSource):
             self._checked.add((start, stop))
         return block
 
+    allow_nan = False
+
+    def allowing_nan(self, allow_nan):
+        """This reader, with NaN read as gaps (missing="em") if allow_nan."""
+        self.allow_nan = bool(allow_nan)
+        return self
+
     def _check_finite(self, block, start):
+        if self.allow_nan:
+            check_block(block, start, self.name)
+            return
         # sum first: one cheap reduction, no boolean temporary, in the
         # common case that everything is finite
         if block.size and not np.isfinite(block.sum(dtype=np.float64)):
@@ -381,17 +392,17 @@ def sliced_reader(obj, name, dtypes, block_bytes=None):
 
 # Builders of fastem._sources.SOURCE_KINDS: (X, dtypes, block_bytes, lazy,
 # persist); lazy and persist concern dask arrays only
-def wrapped_source(X, dtypes, block_bytes, lazy, persist):
-    return sliced_reader(X.obj, X.name, dtypes, block_bytes)
+def wrapped_source(X, dtypes, block_bytes, lazy, persist, allow_nan=False):
+    return sliced_reader(X.obj, X.name, dtypes, block_bytes).allowing_nan(allow_nan)
 
 
-def npy_source(X, dtypes, block_bytes, lazy, persist):
-    return npy_reader(X, dtypes, block_bytes)
+def npy_source(X, dtypes, block_bytes, lazy, persist, allow_nan=False):
+    return npy_reader(X, dtypes, block_bytes).allowing_nan(allow_nan)
 
 
-def memmap_source(X, dtypes, block_bytes, lazy, persist):
-    return memmap_reader(X, dtypes, block_bytes)
+def memmap_source(X, dtypes, block_bytes, lazy, persist, allow_nan=False):
+    return memmap_reader(X, dtypes, block_bytes).allowing_nan(allow_nan)
 
 
-def sliced_source(X, dtypes, block_bytes, lazy, persist):
-    return sliced_reader(X, type(X).__name__, dtypes, block_bytes)
+def sliced_source(X, dtypes, block_bytes, lazy, persist, allow_nan=False):
+    return sliced_reader(X, type(X).__name__, dtypes, block_bytes).allowing_nan(allow_nan)

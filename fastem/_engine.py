@@ -12,6 +12,7 @@ from fastem._covariance import KernelParams, SuffStats
 from fastem._covtypes import get
 from fastem._kernels import _em
 from fastem._kernels._openmp import effective_n_threads
+from fastem._missing import gap_rows
 from fastem._sources import as_source, kernel_threads
 
 # A thread works on a chunk of B rows in buffers of B values per row: the
@@ -65,8 +66,10 @@ class Engine:
     """Runs the kernels over an in-memory array with fixed chunking."""
 
     def __init__(self, covariance_type, n_components, n_features, chunk_size=None,
-                 n_threads=None, blas=None):
+                 n_threads=None, blas=None, missing=False):
         self.covariance_type = covariance_type
+        # rows with NaN are gaps (fastem._missing), not for the kernels
+        self.missing = missing
         # None: BLAS path by shape and dtype (uses_blas); True/False force it
         self.blas = blas
         self.n_components = n_components
@@ -121,6 +124,18 @@ class Engine:
         return as_source(X).reduce(_block_stats, self, params)
 
     def _em_stats(self, X, params, weights=None):
+        if self.missing:
+            gaps = gap_rows(X)
+            if gaps.size:
+                # the rows without gaps through the kernels, the others by pattern
+                complete = _complement(gaps, X.shape[0])
+                stats = self._kernel_stats(X[complete], params,
+                                           None if weights is None else weights[complete])
+                return stats + params.marginals().stats(
+                    X[gaps], None if weights is None else weights[gaps], params.shift64)
+        return self._kernel_stats(X, params, weights)
+
+    def _kernel_stats(self, X, params, weights=None):
         n_samples = X.shape[0]
         flat = np.empty(self.stats_size)
         chunk, threads, blas = self._split(n_samples, X.dtype)
@@ -179,6 +194,31 @@ class Engine:
         return float(ll.sum() if weights is None else ll @ weights)
 
     def _score(self, X, params, out_ll, out_resp, out_labels):
+        if self.missing:
+            gaps = gap_rows(X)
+            if gaps.size:
+                self._score_with_gaps(X, gaps, params, out_ll, out_resp, out_labels)
+                return
+        self._kernel_score(X, params, out_ll, out_resp, out_labels)
+
+    def _score_with_gaps(self, X, gaps, params, out_ll, out_resp, out_labels):
+        """_score of rows some of which have gaps: the others through the
+        kernels, into scratch outputs placed at their rows."""
+        complete = _complement(gaps, X.shape[0])
+        n, K = complete.size, self.n_components
+        ll = np.empty(n) if out_ll.size else _EMPTY_LL
+        resp = np.empty((n, K)) if out_resp.size else np.empty((0, K))
+        labels = np.empty(n, dtype=np.intp) if out_labels.size else _EMPTY_LABELS
+        if n:
+            self._kernel_score(X[complete], params, ll, resp, labels)
+        gap_ll, gap_resp, gap_log_prob = params.marginals().scores(X[gaps])
+        for out, mine, theirs in ((out_ll, ll, gap_ll), (out_resp, resp, gap_resp),
+                                  (out_labels, labels, None)):
+            if out.size:
+                out[complete] = mine
+                out[gaps] = gap_log_prob.argmax(axis=1) if theirs is None else theirs
+
+    def _kernel_score(self, X, params, out_ll, out_resp, out_labels):
         chunk, threads, blas = self._split(X.shape[0], X.dtype)
         args = (X, params.loc, params.prec, params.center, params.log_const,
                 params.cov_code, chunk, threads, out_ll, out_resp, out_labels, blas)
@@ -197,6 +237,13 @@ def _block_stats(block, engine, params, weights=None):
 
 def _block_log_likelihood(block, engine, params, weights=None):
     return engine.block_log_likelihood(block, params, weights)
+
+
+def _complement(indices, n):
+    """The sorted indices of 0..n-1 not in sorted ``indices``."""
+    keep = np.ones(n, dtype=bool)
+    keep[indices] = False
+    return np.flatnonzero(keep)
 
 
 _EMPTY_LL = np.empty(0)

@@ -12,9 +12,10 @@ from sklearn.utils import check_array, check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from fastem import _covariance as cov
-from fastem import _covtypes, _dask, _init, _reseed
+from fastem import _covtypes, _dask, _init, _missing_init, _reseed
 from fastem._base import BaseMixture
 from fastem._engine import Engine
+from fastem._missing import gap_rows
 from fastem._sources import releases_blocks
 
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -143,6 +144,20 @@ class GaussianMixture(BaseMixture):
         a client); False: every pass reads the blocks from the array's
         source again (Zarr, HDF5, .npy ...), for data larger than the
         cluster's memory.
+    missing : {"error", "em"}, default="error"
+        What NaN in X means. "error": an error, as in scikit-learn. "em": a
+        missing coordinate (missing at random). The fit maximises the
+        likelihood of the observed coordinates: a row's responsibilities
+        come from each component's marginal density of its observed
+        coordinates, and the M-step uses each component's conditional
+        expectation of the missing ones (and their conditional covariance).
+        Rows are grouped by their pattern of gaps; rows without gaps take
+        the fused kernels as usual, so data without NaN give exactly the
+        fit of "error". ``lower_bounds_`` is then the mean observed-data
+        log-likelihood; predict, predict_proba, score_samples, score, bic
+        and aic marginalise the same way, and :meth:`impute` fills gaps.
+        Initialisation uses the observed coordinates (k-means with partial
+        distances). Infinity, and a row with no observed value, are errors.
 
     Attributes
     ----------
@@ -206,6 +221,7 @@ class GaussianMixture(BaseMixture):
         progress: bool = False,
         collapse: str = "raise",
         persist: bool | None = None,
+        missing: str = "error",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -231,6 +247,7 @@ class GaussianMixture(BaseMixture):
         self.progress = progress
         self.collapse = collapse
         self.persist = persist
+        self.missing = missing
 
     @property
     def _covtype(self):
@@ -257,6 +274,8 @@ class GaussianMixture(BaseMixture):
             check_scalar(self.block_bytes, "block_bytes", Integral, min_val=1)
         if self.persist not in (None, True, False):
             raise ValueError(f"persist must be None, True or False, got {self.persist!r}")
+        if self.missing not in ("error", "em"):
+            raise ValueError(f"missing must be 'error' or 'em', got {self.missing!r}")
         if self.collapse not in ("raise", "reseed"):
             raise ValueError(f"collapse must be 'raise' or 'reseed', got {self.collapse!r}")
         if self.callback is not None and not callable(self.callback):
@@ -295,7 +314,7 @@ class GaussianMixture(BaseMixture):
             else _check_precisions(self.precisions_init, self._covtype, K, n_features)
         )
         self._engine = Engine(self.covariance_type, K, n_features,
-                              self.chunk_size, self.n_threads)
+                              self.chunk_size, self.n_threads, missing=self.missing == "em")
 
     # -- EM steps --------------------------------------------------------------------
     def _initialize_parameters(self, X, random_state):
@@ -303,6 +322,8 @@ class GaussianMixture(BaseMixture):
         if (self._weights_init is not None and self._means_init is not None
                 and self._precisions_init is not None):
             stats = None  # nothing to estimate, and no random numbers drawn
+        elif self.missing == "em" and _missing_init.has_gaps(X):
+            stats = _missing_init.initial_stats(self, X, random_state)
         elif X.distributed:
             stats = _dask.initial_stats(self, X, random_state)
         elif self.init_params == "kmeans":
@@ -318,13 +339,9 @@ class GaussianMixture(BaseMixture):
 
             stats = _init.stats_from_resp(X, self.covariance_type, kmeans_resp, shift)
         elif self.init_params == "random":
-            shift = self._random_init_shift(X)
-
-            def random_resp(start, stop, rows):
-                resp = random_state.uniform(size=(stop - start, K))
-                return resp / resp.sum(axis=1)[:, np.newaxis]
-
-            stats = _init.stats_from_resp(X, self.covariance_type, random_resp, shift)
+            stats = _init.stats_from_resp(X, self.covariance_type,
+                                          self._random_resp(random_state),
+                                          self._random_init_shift(X))
         else:
             stats = _init.seeded_stats(X, self.covariance_type, self.init_params, K,
                                        random_state, self._engine.chunk_size,
@@ -345,6 +362,13 @@ class GaussianMixture(BaseMixture):
         prec_chol = covtype.precision_cholesky_from_precisions(self._precisions_init)
         covariances = covtype.covariances_from_cholesky(prec_chol)
         return weights, means, covariances, prec_chol
+
+    def _random_resp(self, random_state):
+        """resp_block of init_params="random": uniform draws, row-normalised."""
+        def random_resp(start, stop, rows):
+            resp = random_state.uniform(size=(stop - start, self.n_components))
+            return resp / resp.sum(axis=1)[:, np.newaxis]
+        return random_resp
 
     def _random_init_shift(self, X):
         """Statistics shift of init_params="random": the mean of the first
@@ -397,7 +421,7 @@ class GaussianMixture(BaseMixture):
         engine = getattr(self, "_engine", None)
         if engine is None or engine.n_features != X.shape[1]:
             engine = Engine(self.covariance_type, self.n_components, X.shape[1],
-                            self.chunk_size, self.n_threads)
+                            self.chunk_size, self.n_threads, missing=self.missing == "em")
         kp = engine.kernel_params(self.weights_, self.means_,
                                   self.precisions_cholesky_, X.dtype)
         return engine, kp
@@ -452,6 +476,37 @@ class GaussianMixture(BaseMixture):
                 "bic": -2 * log_likelihood + p * math.log(X.total_weight),
                 "aic": -2 * log_likelihood + 2 * p}
 
+    @releases_blocks
+    def impute(self, X: ArrayLike) -> np.ndarray:
+        """X with each missing value (NaN) replaced by its expectation under
+        the fitted mixture given the row's observed values,
+        sum_k p(k | x_obs) E_k[x_missing | x_obs].
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or any input
+            ``predict`` takes (a dask array gives a lazy dask array)
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            A new array (X is not modified), in X's float dtype.
+        """
+        if self.missing != "em":
+            raise ValueError("impute needs a model with missing='em' (NaN is an error "
+                             "with missing='error')")
+        X = self._validate_predict_data(X, lazy=True)
+        engine, kp = self._scoring(X)
+        marginals = kp.marginals()
+        dtype = self._output_dtype(X)
+        if X.distributed:
+            return X.array.map_blocks(_impute_block, marginals, dtype, dtype=dtype,
+                                      name="fastem-impute")
+        out = np.empty(X.shape, dtype=dtype)
+        for start, stop, block in _init.iter_blocks(X):
+            out[start:stop] = _impute_block(block, marginals, dtype)
+        return out
+
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture.
 
@@ -473,3 +528,12 @@ class GaussianMixture(BaseMixture):
         y = np.concatenate([np.full(int(n), k, dtype=np.int64)
                             for k, n in enumerate(counts)])
         return np.vstack(parts), y
+
+
+def _impute_block(block, marginals, dtype):
+    """A block with its gaps filled (fastem._missing.Marginals.impute)."""
+    out = np.array(block, dtype=dtype)
+    gaps = gap_rows(out)
+    if gaps.size:
+        out[gaps] = marginals.impute(out[gaps])
+    return out

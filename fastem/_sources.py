@@ -207,9 +207,10 @@ def _is_plain_sliceable(X: Any) -> bool:
 
 # The kinds of input that are not converted in memory, tried in order: the
 # first whose test accepts X builds its source with
-# ``build(X, dtypes, block_bytes, lazy, persist)`` (see as_source), a
-# callable or "module:function"
-# (so that a kind's module and its optional library load only when used).
+# ``build(X, dtypes, block_bytes, lazy, persist)`` (see as_source; with
+# allow_nan=True added for data with gaps, missing="em"), a callable or
+# "module:function" (so that a kind's module and its optional library load
+# only when used).
 # A new kind of source is its module and one line here.
 SOURCE_KINDS: list[tuple[str, Callable[[Any], bool], str | Callable[..., RowSource]]] = [
     ("wrapped", _is_wrapped, "fastem._data:wrapped_source"),
@@ -230,7 +231,8 @@ def _builder(spec: str | Callable[..., RowSource]) -> Callable[..., RowSource]:
 
 def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
               validate: Callable[[Any], np.ndarray] | None = None,
-              lazy: bool = False, persist: bool | None = None) -> RowSource:
+              lazy: bool = False, persist: bool | None = None,
+              allow_nan: bool = False) -> RowSource:
     """The RowSource for an input: the one place that looks at its type.
 
     Streamed: a path to a ``.npy`` file, an ``np.memmap``, an
@@ -258,13 +260,19 @@ def as_source(X: Any, dtypes: Any = None, block_bytes: int | None = None, *,
     persist : bool or None
         Unless lazy, whether a dask array is persisted for the passes of a
         fit (None: when it fits in memory, see fastem._dask.DaskData).
+    allow_nan : bool
+        NaN in streamed and distributed inputs marks a gap (missing="em"),
+        checked as fastem._missing.check_block does; infinity is an error.
     """
     if isinstance(X, RowSource):
         return X
     dtypes = [np.float64, np.float32] if dtypes is None else dtypes
     for _, matches, build in SOURCE_KINDS:
         if matches(X):
-            return _builder(build)(X, dtypes, block_bytes, lazy, persist)
+            # allow_nan only when asked: a builder for data without gaps
+            # needs no such argument
+            extra = {"allow_nan": True} if allow_nan else {}
+            return _builder(build)(X, dtypes, block_bytes, lazy, persist, **extra)
     return ArraySource(np.asarray(X) if validate is None else validate(X))
 
 

@@ -231,6 +231,10 @@ def build_parser():
                           ".npy, .csv or .parquet file of one weight per row, or "
                           "a column of DATA (CSV or Parquet) by name or 0-based "
                           "position, which is then not a feature")
+    fit.add_argument("--missing", choices=("error", "em"), default="error",
+                     help="'em': NaN (and empty CSV cells) are missing values, fitted "
+                          "by EM on the observed coordinates; 'error' (default): "
+                          "they are an error")
     fit.add_argument("--progress", action="store_true",
                      help="show progress bars (EM iterations with rows/s; the "
                           "candidates of a selection); needs tqdm")
@@ -253,6 +257,21 @@ def build_parser():
     predict.add_argument("--out", metavar="FILE",
                          help="write .npy or .csv instead of printing")
     predict.set_defaults(handler=_run_predict)
+
+    impute = commands.add_parser(
+        "impute", parents=[common],
+        help="fill the missing values of a data file under a saved model",
+        description=("Replace every missing value (NaN, or an empty CSV cell) of "
+                     "DATA by its expectation under MODEL (fitted with --missing "
+                     "em) given the row's observed values, and write the "
+                     "completed data to --out (.npy or .csv)."),
+    )
+    impute.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
+    impute.add_argument("data", metavar="DATA", help="the data file")
+    impute.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
+    impute.add_argument("--out", metavar="FILE", required=True,
+                        help="completed data to write (.npy or .csv)")
+    impute.set_defaults(handler=_run_impute)
 
     info = commands.add_parser(
         "info", parents=[common], help="describe a saved model",
@@ -318,12 +337,12 @@ def _default_model_path(data):
 def _run_fit(args):
     from fastem._cli_data import open_data, split_weights
 
-    X = open_data(args.data, args.dataset)
+    X = open_data(args.data, args.dataset, gaps=args.missing == "em")
     weights = None
     if args.weights is not None:
         X, weights = split_weights(args.data, X, args.weights)
     params = dict(max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
-                  random_state=args.seed)
+                  random_state=args.seed, missing=args.missing)
     candidates = len(args.n_components) * len(args.covariance_type)
     if candidates > 1:
         selection = fastem.select_model(X, n_components=args.n_components,
@@ -340,7 +359,13 @@ def _run_fit(args):
                                     progress=args.progress, **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(X, sample_weight=weights)
+            try:
+                gm.fit(X, sample_weight=weights)
+            except ValueError as exc:
+                if "contains NaN" in str(exc) and args.missing != "em":
+                    raise ValueError(f"{exc} To fit NaN as missing values, use "
+                                     "--missing em.") from None
+                raise
     print(_model_summary(gm, X, weights))
     out = args.out or _default_model_path(args.data)
     gm.save(out)
@@ -366,7 +391,7 @@ def _run_predict(args):
     from fastem._cli_data import open_data
 
     gm = fastem.load(args.model)
-    X = open_data(args.data, args.dataset)
+    X = open_data(args.data, args.dataset, gaps=gm.missing == "em")
     result = gm.predict_proba(X) if args.proba else gm.predict(X)
     if args.out is None:
         if args.proba:
@@ -386,6 +411,32 @@ def _run_predict(args):
     return 0
 
 
+def _run_impute(args):
+    from fastem._cli_data import open_data
+
+    if not args.out.endswith((".npy", ".csv")):
+        raise ValueError(f"--out {args.out}: write .npy or .csv")
+    gm = fastem.load(args.model)
+    X = open_data(args.data, args.dataset, gaps=True)
+    result = gm.impute(X)
+    with atomic_write(args.out) as f:
+        if args.out.endswith(".npy"):
+            np.save(f, result)
+        else:
+            np.savetxt(f, result, fmt="%.17g", delimiter=",")
+    n_gaps = _count_nan(X)
+    print(f"{n_gaps} missing values of {len(result)} rows filled; written to {args.out}")
+    return 0
+
+
+def _count_nan(X):
+    from contextlib import closing
+
+    from fastem._sources import as_source
+    with closing(as_source(X, allow_nan=True).blocks()) as blocks:
+        return sum(int(np.count_nonzero(np.isnan(block))) for _, _, block in blocks)
+
+
 def _run_plot(args):
     from fastem._cli_data import open_data
 
@@ -399,7 +450,8 @@ def _run_plot(args):
     from fastem import plot
 
     fig = (plot.plot_lower_bounds(gm) if args.trace
-           else plot.plot_mixture(gm, open_data(args.data, args.dataset)))
+           else plot.plot_mixture(gm, open_data(args.data, args.dataset,
+                                                gaps=gm.missing == "em")))
     try:
         fig.savefig(args.out, dpi=120)
     finally:

@@ -171,3 +171,32 @@ def test_bad_weights_on_the_command_line_are_one_line_errors(blobs, tmp_path):
     _one_line_error(run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 2,
                                "--weights", "count"),
                     "weights column can be taken from CSV or Parquet")
+
+
+def test_fit_and_impute_with_missing_values(tmp_path):
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(c, 1.0, (200, 3)) for c in (0.0, 6.0)])
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.5
+    csv = tmp_path / "gaps.csv"
+    with open(csv, "w") as f:
+        f.write("a,b,c\n")
+        for row in X:
+            f.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+    model = tmp_path / "m.npz"
+    result = run_fastem("fit", csv, "-k", 2, "--seed", 0, "--missing", "em", "--out", model)
+    assert result.returncode == 0, result.stderr
+    gm = fastem.load(model)
+    ref = fastem.GaussianMixture(2, random_state=0, missing="em").fit(X)
+    np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-12)
+    filled = tmp_path / "filled.npy"
+    result = run_fastem("impute", model, csv, "--out", filled)
+    assert result.returncode == 0, result.stderr
+    assert f"{int(np.isnan(X).sum())} missing values of 400 rows" in result.stdout
+    np.testing.assert_allclose(np.load(filled), ref.impute(X), rtol=1e-12)
+    labels = run_fastem("predict", model, csv)
+    np.testing.assert_array_equal(np.array(labels.stdout.split(), dtype=int),
+                                  ref.predict(X))
+    _one_line_error(run_fastem("fit", csv, "-k", 2), "only with --missing em")
+    np.save(tmp_path / "gaps.npy", X)
+    _one_line_error(run_fastem("fit", tmp_path / "gaps.npy", "-k", 2), "--missing em")

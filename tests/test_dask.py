@@ -204,3 +204,21 @@ def test_tasks_running_together_share_the_workers_threads(monkeypatch):
     assert used == [1, 1]
     ref = gm._engine.em_stats(X, kp)
     np.testing.assert_allclose(stats.s2, ref.s2, rtol=1e-10)
+
+
+def test_cluster_fit_with_gaps_and_weights_matches_in_memory(client):
+    X = mixture_data(seed=4)
+    rng = np.random.default_rng(5)
+    X[rng.uniform(size=X.shape) < 0.15] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    weights = rng.uniform(0, 2, size=len(X))
+    params = dict(fixed_start(np.nan_to_num(X), "full"), missing="em")
+    ref = GaussianMixture(**params).fit(X, sample_weight=weights)
+    with client.as_current():
+        data = da.from_array(X, chunks=(700, 3))
+        gm = GaussianMixture(**params).fit(data, sample_weight=da.from_array(weights,
+                                                                            chunks=700))
+        imputed = gm.impute(data).compute()
+    np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(gm.covariances_, ref.covariances_, rtol=1e-10)
+    np.testing.assert_allclose(imputed, ref.impute(X), rtol=1e-9, atol=1e-12)

@@ -86,6 +86,11 @@ class CovarianceType:
         return (np.zeros((n_components, n_features)),
                 self.zeros_s2(n_components, n_features), seeds)
 
+    def s2_from_scatter(self, scatter):
+        """s2 from each component's full second moments (K, D, D) about its
+        shift (rows with gaps form these: fastem._missing)."""
+        raise NotImplementedError
+
     def recentered_s2(self, s2, nk, s1, d):
         """s2 about shifts moved by d (K, D): with c' = c + d,
         sum r (x - c')(x - c')^T = s2 - s1 d^T - d s1^T + n d d^T."""

@@ -35,6 +35,9 @@ class Diag(CovarianceType):
     def _scatter(self, diff, r):
         return r @ diff**2
 
+    def s2_from_scatter(self, scatter):
+        return np.diagonal(scatter, axis1=1, axis2=2).copy()
+
     def recentered_s2(self, s2, nk, s1, d):
         return s2 - 2 * d * s1 + nk[:, np.newaxis] * d**2
 

@@ -26,6 +26,9 @@ class Full(CovarianceType):
     def _scatter(self, diff, r):
         return (diff.T * r) @ diff
 
+    def s2_from_scatter(self, scatter):
+        return scatter
+
     def recentered_s2(self, s2, nk, s1, d):
         return (s2
                 - s1[:, :, np.newaxis] * d[:, np.newaxis, :]

@@ -21,6 +21,9 @@ class Spherical(Diag):
     def _scatter(self, diff, r):
         return r @ np.einsum("ij,ij->i", diff, diff)
 
+    def s2_from_scatter(self, scatter):
+        return np.trace(scatter, axis1=1, axis2=2)
+
     def recentered_s2(self, s2, nk, s1, d):
         return s2 - 2 * np.sum(d * s1, axis=1) + nk * np.sum(d**2, axis=1)
 

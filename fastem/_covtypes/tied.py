@@ -38,6 +38,9 @@ class Tied(CovarianceType):
         # X^T X over all rows: the statistics about the origin
         return seeds, gram(), np.zeros(seeds.shape)
 
+    def s2_from_scatter(self, scatter):
+        return scatter.sum(axis=0)
+
     def recentered_s2(self, s2, nk, s1, d):
         d0, total = d[0], s1.sum(axis=0)
         return s2 - np.outer(total, d0) - np.outer(d0, total) + nk.sum() * np.outer(d0, d0)
