@@ -3,6 +3,7 @@ passes (fused EM statistics, scoring), over any RowSource (an in-memory
 array is one block; see fastem/_sources.py)."""
 from __future__ import annotations
 
+import weakref
 from contextlib import closing
 
 import numpy as np
@@ -83,6 +84,24 @@ class Engine:
             get(covariance_type).code, n_components, n_features
         )
         self._split_cache = (None, None)
+        self._gap_cache = None
+
+    def __getstate__(self):
+        # the gaps found in a block stay on the machine that read it
+        state = dict(self.__dict__)
+        state["_gap_cache"] = None
+        return state
+
+    def _gaps(self, X):
+        """gap_rows(X), kept for the same array object between the passes
+        of one fit (an in-memory X is the same block every iteration; an
+        Engine is made per fit, and the cache holds no reference to X)."""
+        cached = self._gap_cache
+        if cached is not None and cached[0]() is X:
+            return cached[1]
+        gaps = gap_rows(X)
+        self._gap_cache = (weakref.ref(X), gaps)
+        return gaps
 
     def uses_blas(self, dtype):
         if self.blas is not None:
@@ -125,14 +144,17 @@ class Engine:
 
     def _em_stats(self, X, params, weights=None):
         if self.missing:
-            gaps = gap_rows(X)
+            gaps = self._gaps(X)
             if gaps.size:
-                # the rows without gaps through the kernels, the others by pattern
-                complete = _complement(gaps, X.shape[0])
-                stats = self._kernel_stats(X[complete], params,
-                                           None if weights is None else weights[complete])
+                # the rows without gaps through the kernels (the others get
+                # weight 0 there, which the kernels read as zeros), the rows
+                # with gaps by pattern
+                kernel_weights = np.ones(X.shape[0]) if weights is None else weights.copy()
+                kernel_weights[gaps] = 0.0
+                stats = self._kernel_stats(X, params, kernel_weights)
                 return stats + params.marginals().stats(
-                    X[gaps], None if weights is None else weights[gaps], params.shift64)
+                    X[gaps], None if weights is None else weights[gaps], params.shift64,
+                    self.n_threads)
         return self._kernel_stats(X, params, weights)
 
     def _kernel_stats(self, X, params, weights=None):
@@ -202,21 +224,14 @@ class Engine:
         self._kernel_score(X, params, out_ll, out_resp, out_labels)
 
     def _score_with_gaps(self, X, gaps, params, out_ll, out_resp, out_labels):
-        """_score of rows some of which have gaps: the others through the
-        kernels, into scratch outputs placed at their rows."""
-        complete = _complement(gaps, X.shape[0])
-        n, K = complete.size, self.n_components
-        ll = np.empty(n) if out_ll.size else _EMPTY_LL
-        resp = np.empty((n, K)) if out_resp.size else np.empty((0, K))
-        labels = np.empty(n, dtype=np.intp) if out_labels.size else _EMPTY_LABELS
-        if n:
-            self._kernel_score(X[complete], params, ll, resp, labels)
-        gap_ll, gap_resp, gap_log_prob = params.marginals().scores(X[gaps])
-        for out, mine, theirs in ((out_ll, ll, gap_ll), (out_resp, resp, gap_resp),
-                                  (out_labels, labels, None)):
+        """_score of rows some of which have gaps: all through the kernels
+        (which give NaN for the rows with gaps, harmlessly), then the rows
+        with gaps overwritten by their marginal scores."""
+        self._kernel_score(X, params, out_ll, out_resp, out_labels)
+        ll, resp, labels = params.marginals().scores(X[gaps], self.n_threads)
+        for out, theirs in ((out_ll, ll), (out_resp, resp), (out_labels, labels)):
             if out.size:
-                out[complete] = mine
-                out[gaps] = gap_log_prob.argmax(axis=1) if theirs is None else theirs
+                out[gaps] = theirs
 
     def _kernel_score(self, X, params, out_ll, out_resp, out_labels):
         chunk, threads, blas = self._split(X.shape[0], X.dtype)
@@ -237,13 +252,6 @@ def _block_stats(block, engine, params, weights=None):
 
 def _block_log_likelihood(block, engine, params, weights=None):
     return engine.block_log_likelihood(block, params, weights)
-
-
-def _complement(indices, n):
-    """The sorted indices of 0..n-1 not in sorted ``indices``."""
-    keep = np.ones(n, dtype=bool)
-    keep[indices] = False
-    return np.flatnonzero(keep)
 
 
 _EMPTY_LL = np.empty(0)

@@ -15,16 +15,13 @@ The M-step then uses the expected complete rows x^k (x_o, x_m^k) in the
 sufficient statistics, with C^k added to the second moments of the missing
 coordinates. Rows are grouped by pattern (Delalleau, Courville & Bengio
 2012) so that each pattern's factorisations are computed once per
-component and parameter set (a ``Marginals`` keeps them); rows without
-gaps never come here: they take the kernels' fused pass.
+component and parameter set (a ``Marginals`` keeps them), and the rows'
+work is the kernels' fused pass on their observed coordinates; rows
+without gaps never come here: they take the kernels on the whole block.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from scipy.linalg import solve_triangular
-from scipy.special import logsumexp
 
 from fastem._covariance import SuffStats
 
@@ -64,8 +61,16 @@ def patterns(rows):
     """Yield (observed (D,) bool, indices) for each pattern of missing
     coordinates among ``rows`` (n, D)."""
     missing = np.isnan(rows)
-    keys = np.packbits(missing, axis=1)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    packed = np.packbits(missing, axis=1)
+    if packed.shape[1] <= 8:
+        # up to 64 features: one integer per pattern, a fast 1-D unique
+        wide = np.zeros((packed.shape[0], 8), dtype=np.uint8)
+        wide[:, :packed.shape[1]] = packed
+        keys = wide.view(np.uint64).ravel()
+    else:
+        keys = np.ascontiguousarray(packed).view(
+            np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
     order = np.argsort(inverse, kind="stable")
     bounds = np.cumsum(np.bincount(inverse))
@@ -77,41 +82,86 @@ def patterns(rows):
 
 # -- one parameter set's marginals ----------------------------------------------------------
 class _Pattern:
-    """One pattern's factorisations for every component."""
+    """One pattern's marginal model and conditionals for every component.
 
-    def __init__(self, observed, means, covs):
+    The observed coordinates o of the pattern's rows follow a K-component
+    mixture in p = |o| dimensions (the same weights, means mu_o and
+    covariances S_oo), which the kernels fit like any other: its fused pass
+    gives the rows' marginal log-likelihoods, responsibilities and the
+    statistics of x_o. The gaps are linear in x_o under each component,
+    x_m^k = mu_m + A_k (x_o - mu_o) with A_k = S_mo S_oo^-1, so the
+    statistics of the expected complete rows follow from those of x_o.
+    """
+
+    def __init__(self, observed, weights, means, covs, diagonal, n_threads):
+        from fastem._covariance import KernelParams
+        from fastem._covtypes import get
+        from fastem._engine import Engine
+
         o, m = np.flatnonzero(observed), np.flatnonzero(~observed)
         self.o, self.m = o, m
+        K = means.shape[0]
         s_oo = covs[:, o[:, None], o]
         s_om = covs[:, o[:, None], m]
-        self.chol = np.linalg.cholesky(s_oo)                       # (K, p, p) lower
-        self.log_det = 2 * np.log(np.diagonal(self.chol, axis1=1, axis2=2)).sum(axis=1)
         # A = S_mo S_oo^-1 (K, q, p), and C = S_mm - A S_om (K, q, q)
         self.gain = np.swapaxes(np.linalg.solve(s_oo, s_om), 1, 2)
         self.cond = covs[:, m[:, None], m] - self.gain @ s_om
-        self.means = means
+        # diag and spherical: uncorrelated coordinates, the diag kernels
+        kernel_type = get("diag" if diagonal else "full")
+        kernel_cov = np.diagonal(s_oo, axis1=1, axis2=2) if diagonal else s_oo
+        prec_chol = kernel_type.precision_cholesky(kernel_cov)
+        self.engine = Engine(kernel_type.name, K, o.size, n_threads=n_threads)
+        self.params = KernelParams(weights, means[:, o], prec_chol, kernel_type.name,
+                                   np.float64)
+
+    def observed_rows(self, rows):
+        return np.ascontiguousarray(rows[:, self.o], dtype=np.float64)
+
+    def lift(self, stats, means, shift):
+        """(nk, s1 (K, D), scatter (K, D, D)) of the expected complete rows
+        about ``shift`` from the statistics of their observed parts."""
+        K, D = shift.shape
+        o, m = self.o, self.m
+        st = stats.recentered(shift[:, o])
+        s2 = st.s2 if st.s2.ndim == 3 else np.einsum("ki,ij->kij", st.s2, np.eye(o.size))
+        # x - c = B (x_o - c_o) + f: B the identity on o and A on m, f zero
+        # on o and mu_m - c_m - A (mu_o - c_o) on m
+        B = np.zeros((K, D, o.size))
+        B[:, o, np.arange(o.size)] = 1.0
+        B[:, m, :] = self.gain
+        f = np.zeros((K, D))
+        f[:, m] = (means[:, m] - shift[:, m]
+                   - np.einsum("kqp,kp->kq", self.gain, means[:, o] - shift[:, o]))
+        nk = st.nk
+        bs1 = np.einsum("kdp,kp->kd", B, st.s1)
+        s1 = bs1 + nk[:, np.newaxis] * f
+        cross = bs1[:, :, np.newaxis] * f[:, np.newaxis, :]
+        scatter = (B @ s2 @ np.swapaxes(B, 1, 2) + cross + np.swapaxes(cross, 1, 2)
+                   + nk[:, np.newaxis, np.newaxis] * f[:, :, np.newaxis] * f[:, np.newaxis, :])
+        scatter[:, m[:, None], m] += nk[:, np.newaxis, np.newaxis] * self.cond
+        return nk, s1, scatter
 
 
 class Marginals:
     """The parameters (weights, means, precision Cholesky factors) of a
-    mixture, with each pattern's factorisations computed once."""
+    mixture, with each pattern's marginal model made once."""
 
     def __init__(self, weights, means, prec_chol, covtype):
         self.covtype = covtype
+        self.weights = np.asarray(weights, dtype=np.float64)
         self.means = np.asarray(means, dtype=np.float64)
         K, D = self.means.shape
         covariances = covtype.covariances_from_cholesky(np.asarray(prec_chol, np.float64))
         self.covs = covtype.dense(covariances, K, D)
-        weights = np.asarray(weights, dtype=np.float64)
-        self.log_weights = np.full(K, -np.inf)
-        np.log(weights, out=self.log_weights, where=weights > 0)
         self._patterns = {}
 
-    def pattern(self, observed):
-        key = np.packbits(observed).tobytes()
+    def pattern(self, observed, n_threads=None):
+        key = (np.packbits(observed).tobytes(), n_threads)
         found = self._patterns.get(key)
         if found is None:
-            found = self._patterns[key] = _Pattern(observed, self.means, self.covs)
+            diagonal = self.covtype.name in ("diag", "spherical")
+            found = self._patterns[key] = _Pattern(observed, self.weights, self.means,
+                                                   self.covs, diagonal, n_threads)
         return found
 
     def __getstate__(self):
@@ -120,81 +170,51 @@ class Marginals:
         state["_patterns"] = {}
         return state
 
-    def log_prob(self, rows, pattern):
-        """(n, K) log w_k + log N(x_o; mu_ko, S_k,oo) of rows of one pattern."""
-        p = pattern.o.size
-        xo = rows[:, pattern.o]
-        out = np.empty((rows.shape[0], self.means.shape[0]))
-        for k in range(out.shape[1]):
-            z = solve_triangular(pattern.chol[k], (xo - self.means[k, pattern.o]).T,
-                                 lower=True, check_finite=False)
-            out[:, k] = (self.log_weights[k] - 0.5 * p * math.log(2 * math.pi)
-                         - 0.5 * pattern.log_det[k] - 0.5 * np.einsum("ij,ij->j", z, z))
-        return out
-
-    def expected_rows(self, rows, pattern, k):
-        """Rows (n, D) with their gaps replaced by component k's conditional
-        expectation."""
-        full = np.array(rows, dtype=np.float64)
-        if pattern.m.size:
-            diff = full[:, pattern.o] - self.means[k, pattern.o]
-            full[:, pattern.m] = self.means[k, pattern.m] + diff @ pattern.gain[k].T
-        return full
-
-    def scores(self, rows):
-        """(log-likelihoods (n,), responsibilities (n, K), log-probabilities
-        (n, K)) of rows with gaps."""
-        rows = np.asarray(rows, dtype=np.float64)
+    def scores(self, rows, n_threads=None):
+        """(log-likelihoods (n,), responsibilities (n, K), labels (n,)) of
+        rows with gaps: each pattern's through the kernels."""
         n, K = rows.shape[0], self.means.shape[0]
-        log_prob = np.empty((n, K))
+        ll, resp = np.empty(n), np.empty((n, K))
+        labels = np.empty(n, dtype=np.intp)
         for observed, idx in patterns(rows):
-            log_prob[idx] = self.log_prob(rows[idx], self.pattern(observed))
-        ll = logsumexp(log_prob, axis=1)
-        return ll, np.exp(log_prob - ll[:, np.newaxis]), log_prob
+            pattern = self.pattern(observed, n_threads)
+            out = pattern.engine.score(pattern.observed_rows(rows[idx]), pattern.params,
+                                       log_likelihood=True, resp=True, labels=True)
+            ll[idx], resp[idx], labels[idx] = out["log_likelihood"], out["resp"], \
+                out["labels"]
+        return ll, resp, labels
 
-    def impute(self, rows):
+    def impute(self, rows, n_threads=None):
         """rows with each gap replaced by sum_k r_k E_k[x_m | x_o]."""
-        rows = np.asarray(rows, dtype=np.float64)
-        out = rows.copy()
+        out = np.array(rows, dtype=np.float64)
         for observed, idx in patterns(rows):
-            pattern = self.pattern(observed)
-            group = rows[idx]
-            lp = self.log_prob(group, pattern)
-            resp = np.exp(lp - logsumexp(lp, axis=1)[:, np.newaxis])
+            pattern = self.pattern(observed, n_threads)
+            xo = pattern.observed_rows(rows[idx])
+            resp = pattern.engine.score(xo, pattern.params, resp=True)["resp"]
             filled = np.zeros((idx.size, pattern.m.size))
             for k in range(resp.shape[1]):
-                filled += resp[:, [k]] * self.expected_rows(group, pattern, k)[:, pattern.m]
+                diff = xo - self.means[k, pattern.o]
+                filled += resp[:, [k]] * (self.means[k, pattern.m] + diff @ pattern.gain[k].T)
             out[np.ix_(idx, pattern.m)] = filled
         return out
 
-    def stats(self, rows, weights, shift):
+    def stats(self, rows, weights, shift, n_threads=None):
         """SuffStats of rows with gaps about ``shift`` (K, D): expected
-        complete rows, and the conditional covariances added to s2."""
-        rows = np.asarray(rows, dtype=np.float64)
+        complete rows, with the conditional covariances added to s2."""
         K, D = self.means.shape
         nk, s1 = np.zeros(K), np.zeros((K, D))
         scatter = np.zeros((K, D, D))
         log_likelihood = 0.0
         for observed, idx in patterns(rows):
-            pattern = self.pattern(observed)
-            group = rows[idx]
-            lp = self.log_prob(group, pattern)
-            ll = logsumexp(lp, axis=1)
-            resp = np.exp(lp - ll[:, np.newaxis])
-            if weights is not None:
-                w = weights[idx]
-                resp *= w[:, np.newaxis]
-                log_likelihood += float(ll @ w)
-            else:
-                log_likelihood += float(ll.sum())
-            for k in range(K):
-                r = resp[:, k]
-                diff = self.expected_rows(group, pattern, k) - shift[k]
-                total = r.sum()
-                nk[k] += total
-                s1[k] += r @ diff
-                scatter[k] += (diff * r[:, np.newaxis]).T @ diff
-                scatter[k][np.ix_(pattern.m, pattern.m)] += total * pattern.cond[k]
+            pattern = self.pattern(observed, n_threads)
+            st = pattern.engine._kernel_stats(pattern.observed_rows(rows[idx]),
+                                              pattern.params,
+                                              None if weights is None else weights[idx])
+            log_likelihood += st.log_likelihood
+            part_nk, part_s1, part_scatter = pattern.lift(st, self.means, shift)
+            nk += part_nk
+            s1 += part_s1
+            scatter += part_scatter
         n_rows = rows.shape[0] if weights is None else float(weights.sum())
         return SuffStats(self.covtype, n_rows, log_likelihood, nk, s1,
                          self.covtype.s2_from_scatter(scatter), np.array(shift))

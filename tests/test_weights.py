@@ -334,3 +334,27 @@ def test_summaries_of_weighted_parts_add_to_the_weighted_fit():
                                    for p in parts])
     np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-10)
     np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize(("blas", "n_threads"), [(False, 2), (True, 1), (True, 2)])
+def test_rows_of_weight_zero_may_hold_nan(covariance_type, blas, n_threads):
+    # missing="em" hands the kernels whole blocks with its rows with gaps
+    # weighted 0: the kernels must read them as zeros, not as 0 x NaN
+    if blas and covariance_type in ("diag", "spherical"):
+        pytest.skip("no BLAS path")
+    X, params = make_case(covariance_type, np.float64, "C", 3 * CHUNK + 17, n_features=5,
+                          seed=6)
+    weights = np.random.default_rng(7).uniform(0.5, 2, size=X.shape[0])
+    weights[::5] = 0.0
+    holed = X.copy()
+    holed[::5, 1] = np.nan
+    holed[10, :] = np.nan
+    weights[10] = 0.0
+    got, _ = run_em_stats(ArraySource(holed).with_weights(weights), params,
+                          covariance_type, blas=blas, n_threads=n_threads)
+    expected, _ = run_em_stats(ArraySource(X).with_weights(weights), params,
+                               covariance_type, blas=blas, n_threads=n_threads)
+    assert np.isfinite(got.log_likelihood)
+    np.testing.assert_allclose(got.log_likelihood, expected.log_likelihood, rtol=1e-12)
+    np.testing.assert_allclose(got.s2, expected.s2, rtol=1e-12, atol=1e-12)

@@ -205,6 +205,21 @@ cdef void _load_chunk(
             xt[j * ld + i] = 0
 
 
+cdef void _clear_weightless(
+    floating* xt,               # INOUT (D, ld) a loaded chunk
+    const double* weights,      # IN (n,) its rows' weights
+    Py_ssize_t n, Py_ssize_t ld, Py_ssize_t D,
+) noexcept nogil:
+    """Zero the rows of weight 0: they add nothing to the statistics, and
+    whatever they hold (the gaps of missing="em" are NaN) must not reach
+    the sums as 0 x NaN."""
+    cdef Py_ssize_t i, j
+    for i in range(n):
+        if weights[i] == 0:
+            for j in range(D):
+                xt[j * ld + i] = 0
+
+
 cdef void _sub(const floating* xt, Py_ssize_t P, Py_ssize_t ld, Py_ssize_t D,
                const floating* c, floating* dt) noexcept nogil:
     """dt = xt - c (feature-major)."""
@@ -1109,6 +1124,8 @@ cdef void _run_chunks(
             start = ch * chunk_size
             n = min(chunk_size, N - start)
             _load_chunk(X, start, n, P, p.ld, contiguous, xt)
+            if S > 0 and p.weights != NULL:
+                _clear_weightless(xt, p.weights + start, n, p.ld, p.D)
             if floating is double:
                 ct.logprob_d(p, w, xt, P)
             else:
@@ -1252,6 +1269,8 @@ cdef void _full_em_shared(
                 n = min(sub, m - off)
                 P = _padded(n)
                 _load_chunk(X, base + off, n, P, ld, contiguous, xt + off)
+                if p.weights != NULL:
+                    _clear_weightless(xt + off, p.weights + base + off, n, ld, D)
                 for k in range(K):
                     _full_sqnorm_blas(p, k, xt + off, P, ld, y, lp + k * ld + off)
                     lc = <floating> p.log_const[k]
@@ -1296,7 +1315,8 @@ def em_pass(
     filled from them at the end. ``blas``: full and tied covariance through
     BLAS (the large-D path), with BLAS capped at one thread by the caller.
     ``weights``: each row's responsibilities are multiplied by its weight,
-    and stats[0] is the weighted sum of the log-likelihoods.
+    and stats[0] is the weighted sum of the log-likelihoods; rows of
+    weight 0 are read as zeros (they may hold NaN).
     """
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = loc.shape[0]
     cdef Py_ssize_t S = stats.shape[0], S8 = _round_up(S, 8)
