@@ -45,12 +45,14 @@ def _axes(ax, figsize=(7.0, 5.0)):
 
 def _points(X, max_points, seed=0):
     """At most max_points rows of X (a seeded random subset), in memory;
-    streamed inputs (a .npy path, HDF5, Zarr, ...) are read in one pass."""
-    from fastem._data import as_reader, is_out_of_core
+    streamed inputs (a .npy path, HDF5, Zarr, ...) are read in one pass.
+    Missing values (NaN) are kept: a point is drawn where it is observed."""
+    from fastem._data import is_out_of_core
+    from fastem._sources import as_source
 
     rng = np.random.default_rng(seed)
     if is_out_of_core(X):
-        reader = as_reader(X, [np.float64])
+        reader = as_source(X, [np.float64], allow_nan=True)
         n = reader.n_samples
         rows = (np.arange(n) if n <= max_points
                 else np.sort(rng.choice(n, max_points, replace=False)))

@@ -68,3 +68,15 @@ def test_plot_command(tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 1000
     result = run_fastem("plot", model, "--trace", "--out", tmp_path / "trace.svg")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_data_with_missing_values_draws(d, tmp_path):
+    rng = np.random.default_rng(d)
+    X = np.vstack([rng.normal(0, 1, (300, d)), rng.normal(4, 1, (300, d))])
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    gm = fastem.GaussianMixture(2, random_state=0, missing="em").fit(X)
+    np.save(tmp_path / "gaps.npy", X)
+    for data in (X, str(tmp_path / "gaps.npy")):  # in memory and streamed
+        _saved(plot.plot_mixture(gm, data), tmp_path, f"gaps{d}")
