@@ -114,7 +114,8 @@ class SuffStats:
 
     def per_row(self):
         """The statistics divided by the number of rows."""
-        n = max(self.n_samples, 1)
+        # (the sum of the weights for weighted rows: it may be below 1)
+        n = self.n_samples if self.n_samples > 0 else 1
         return SuffStats(self.covtype, self.n_samples, self.log_likelihood,
                          self.nk / n, self.s1 / n, self.s2 / n, self.shift)
 

@@ -187,7 +187,7 @@ class DaskWeights:
             array = sample_weight.astype(np.float64).rechunk((row_chunks,))
             low, total, finite = da.compute(array.min(), array.sum(),
                                             da.isfinite(array).all())
-            if not (finite and low >= 0 and total > 0):
+            if not (finite and low >= 0 and 0 < total < np.inf):
                 # the rare bad case: find and name the problem on this machine
                 check_weights(np.asarray(array.compute()), n_samples)
         else:

@@ -79,18 +79,22 @@ def m_step(X, resp, reg_covar, covariance_type):
     X = np.asarray(X, dtype=np.float64)
     nk = resp.sum(axis=0)
     means = resp.T @ X / nk[:, np.newaxis]
-    D = X.shape[1]
     covs = []
     for k in range(len(nk)):
         diff = X - means[k]
         covs.append((diff * resp[:, [k]]).T @ diff / nk[k])
-    covs = np.array(covs)
+    return nk / nk.sum(), means, typed_covariances(np.array(covs), nk, reg_covar,
+                                                  covariance_type)
+
+
+def typed_covariances(covs, nk, reg_covar, covariance_type):
+    """The covariance_type's covariances from each component's full (K, D, D)
+    ones, with reg_covar added to the variances."""
+    D = covs.shape[-1]
     if covariance_type == "full":
-        c = covs + reg_covar * np.eye(D)
-    elif covariance_type == "tied":
-        c = np.sum(covs * nk[:, None, None], axis=0) / nk.sum() + reg_covar * np.eye(D)
-    elif covariance_type == "diag":
-        c = np.diagonal(covs, axis1=1, axis2=2) + reg_covar
-    else:
-        c = np.diagonal(covs, axis1=1, axis2=2).mean(axis=1) + reg_covar
-    return nk / nk.sum(), means, c
+        return covs + reg_covar * np.eye(D)
+    if covariance_type == "tied":
+        return np.sum(covs * nk[:, None, None], axis=0) / nk.sum() + reg_covar * np.eye(D)
+    if covariance_type == "diag":
+        return np.diagonal(covs, axis1=1, axis2=2) + reg_covar
+    return np.diagonal(covs, axis1=1, axis2=2).mean(axis=1) + reg_covar

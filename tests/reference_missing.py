@@ -4,6 +4,8 @@ against scikit-learn on complete data (tests/test_missing.py)."""
 import numpy as np
 from scipy.special import logsumexp
 
+from reference import typed_covariances
+
 
 def dense_covariances(covariances, covariance_type, n_components, n_features):
     """Each component's (D, D) covariance matrix."""
@@ -62,15 +64,7 @@ def m_step(resp, x_hat, cond, reg_covar, covariance_type, sample_weight=None):
         diff = x_hat[:, k] - means[k]
         covs[k] = ((diff * r[:, [k]]).T @ diff + np.einsum("n,nij->ij", r[:, k], cond[:, k])
                    ) / nk[k]
-    if covariance_type == "full":
-        c = covs + reg_covar * np.eye(D)
-    elif covariance_type == "tied":
-        c = np.sum(covs * nk[:, None, None], axis=0) / nk.sum() + reg_covar * np.eye(D)
-    elif covariance_type == "diag":
-        c = np.diagonal(covs, axis1=1, axis2=2) + reg_covar
-    else:
-        c = np.diagonal(covs, axis1=1, axis2=2).mean(axis=1) + reg_covar
-    return nk / nk.sum(), means, c
+    return nk / nk.sum(), means, typed_covariances(covs, nk, reg_covar, covariance_type)
 
 
 def em(X, weights, means, covariances, covariance_type, n_iter, reg_covar=1e-6,

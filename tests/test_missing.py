@@ -161,7 +161,17 @@ def test_streamed_and_dask_inputs_with_gaps_equal_in_memory(tmp_path):
     reference = GaussianMixture(**fixed).fit(X)
     default = GaussianMixture(3, missing="em", random_state=0, max_iter=5).fit(X)
     np.save(tmp_path / "X.npy", X)
-    inputs = {"npy": str(tmp_path / "X.npy"), "Streamed": Streamed(X)}
+    inputs = {"npy": str(tmp_path / "X.npy"), "Streamed": Streamed(X),
+              "memmap": np.load(tmp_path / "X.npy", mmap_mode="r")}
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "X.h5", "w") as f:
+        f["X"] = X
+    inputs["HDF5"] = h5py.File(tmp_path / "X.h5", "r")["X"]
+    zarr = pytest.importorskip("zarr")
+    z = zarr.create_array(store=str(tmp_path / "X.zarr"), shape=X.shape, dtype=X.dtype,
+                          chunks=(500, 4))
+    z[:] = X
+    inputs["Zarr"] = zarr.open_array(store=str(tmp_path / "X.zarr"), mode="r")
     da = pytest.importorskip("dask.array")
     inputs["dask"] = da.from_array(X, chunks=(700, 4))
     for name, data in inputs.items():

@@ -172,11 +172,15 @@ def test_partial_fit_with_weights_equals_repeated_rows():
     params = start(repeated, "full")
     a = GaussianMixture(**params)
     b = GaussianMixture(**params)
+    small = GaussianMixture(**params)  # weights summing to less than one row
     for part in np.array_split(np.arange(len(X)), 3):
         a.partial_fit(X[part], sample_weight=weights[part])
         b.partial_fit(np.repeat(X[part], weights[part], axis=0))
+        small.partial_fit(X[part], sample_weight=weights[part] * 1e-4)
     np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-10)
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)
+    np.testing.assert_allclose(small.lower_bounds_, a.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(small.covariances_, a.covariances_, rtol=1e-10)
 
 
 # -- weighted initialisation ------------------------------------------------------------------
