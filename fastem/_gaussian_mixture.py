@@ -176,7 +176,9 @@ class GaussianMixture(BaseMixture):
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
-        Mean log-likelihood per sample at the last iteration of the best fit.
+        Mean log-likelihood per sample at the last iteration of the best fit
+        (with sample_weight, per unit of weight; with missing="em", of the
+        observed values).
     lower_bounds_ : list of float
         lower_bound_ at every iteration of the best fit.
     n_reseeded_ : int
