@@ -2,11 +2,14 @@
 the spirit of mclust's ``Mclust``: fit every candidate, tabulate BIC, AIC,
 ICL and the log-likelihood, keep the best.
 
-All criteria follow scikit-learn's sign: lower is better.
+BIC, AIC and ICL follow scikit-learn's sign: lower is better.
 
     BIC = -2 log L + p log n
     AIC = -2 log L + 2 p
     ICL = BIC - 2 sum_n log max_k r_nk
+
+CV is the held-out mean log-likelihood of each candidate over folds
+(fastem/_cv.py): higher is better.
 
 ICL (Biernacki, Celeux & Govaert 2000) adds to BIC twice the entropy of the
 maximum-a-posteriori classification, so it prefers components that are well
@@ -22,12 +25,13 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from fastem import _cv
 from fastem._covariance import COVARIANCE_TYPES
 from fastem._sources import as_source
 
-CRITERIA = ("bic", "aic", "icl")
+CRITERIA = ("bic", "aic", "icl", "cv")
 _COLUMNS = ("n_components", "covariance_type", "log_likelihood", "bic", "aic", "icl",
-            "n_iter", "converged")
+            "cv_mean", "cv_std", "n_iter", "converged")
 
 # rows per slice when summing over an in-memory array: bounds the
 # (rows, K) responsibilities held at once
@@ -57,23 +61,26 @@ class ModelSelection:
     Attributes
     ----------
     best_ : GaussianMixture
-        The fitted candidate with the lowest criterion.
+        The fitted candidate with the lowest criterion (the highest cv_mean).
     criterion : str
-        "bic", "aic" or "icl".
+        "bic", "aic", "icl" or "cv".
     table : list of dict
         One row per candidate, in the order fitted: n_components,
         covariance_type, log_likelihood (mean per sample), bic, aic, icl,
-        n_iter, converged, and error (None, or why the fit failed; its
-        criteria are then NaN).
+        cv_mean and cv_std (criterion "cv": the held-out mean
+        log-likelihood over the folds; then the other criteria are those of
+        the winner only, refitted on all rows), n_iter, converged, and error
+        (None, or why the fit failed; its criteria are then NaN).
     models_ : dict
-        (n_components, covariance_type) -> fitted GaussianMixture.
+        (n_components, covariance_type) -> fitted GaussianMixture (with
+        criterion "cv", the winner's refit only).
     """
 
     def __init__(self, table, models, criterion):
         self.table = table
         self.models_ = models
         self.criterion = criterion
-        scores = [row[criterion] for row in table]
+        scores = [best_first(row, criterion) for row in table]
         if all(math.isnan(s) for s in scores):
             raise ValueError("every candidate failed to fit: "
                              + "; ".join(f"K={r['n_components']} {r['covariance_type']}: "
@@ -89,6 +96,8 @@ class ModelSelection:
                 "table": [dict(row) for row in self.table]}
 
     def __str__(self):
+        if self.criterion == "cv":
+            return self._cv_table()
         header = (f"  {'K':>3}  {'covariance':<10}  {'loglik/n':>11}  {'BIC':>12}  "
                   f"{'AIC':>12}  {'ICL':>12}  {'n_iter':>6}  {'converged':>9}")
         lines = [header]
@@ -106,15 +115,36 @@ class ModelSelection:
         lines.append(f"* minimum {self.criterion.upper()}")
         return "\n".join(lines)
 
+    def _cv_table(self):
+        lines = [f"  {'K':>3}  {'covariance':<10}  {'cv_mean':>11}  {'cv_std':>9}  "
+                 f"{'n_iter':>6}  {'converged':>9}"]
+        for i, row in enumerate(self.table):
+            mark = "*" if i == self.best_index_ else " "
+            start = f"{mark} {row['n_components']:>3}  {row['covariance_type']:<10}  "
+            if row["error"] is not None:
+                lines.append(f"{start}failed: {row['error']}")
+                continue
+            lines.append(f"{start}{row['cv_mean']:>11.5f}  {row['cv_std']:>9.5f}  "
+                         f"{row['n_iter']:>6d}  {'yes' if row['converged'] else 'no':>9}")
+        lines.append("* maximum cv_mean: the held-out mean log-likelihood per row "
+                     "(n_iter: the folds' mean)")
+        return "\n".join(lines)
+
     __repr__ = __str__
+
+
+def best_first(row, criterion):
+    """The value select_model minimises: the criterion, or -cv_mean."""
+    return -row["cv_mean"] if criterion == "cv" else row[criterion]
 
 
 def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
                  covariance_types: Iterable[str] = ("full", "tied", "diag", "spherical"),
                  criterion: str = "bic", progress: bool = False,
-                 sample_weight: Any = None, **params: Any) -> ModelSelection:
+                 sample_weight: Any = None, cv: Any = 5, **params: Any) -> ModelSelection:
     """Fit a GaussianMixture for every number of components and covariance
-    type, and keep the one with the lowest criterion.
+    type, and keep the one with the lowest criterion (or, with
+    criterion="cv", the highest held-out log-likelihood).
 
     Parameters
     ----------
@@ -122,12 +152,21 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
         (a .npy path, memmap, HDF5/Zarr dataset, dask array, fastem.Streamed).
     n_components : iterable of int, default=range(1, 10)
     covariance_types : iterable of str, default all four
-    criterion : {"bic", "aic", "icl"}, default="bic"
+    criterion : {"bic", "aic", "icl", "cv"}, default="bic"
+        "cv": each candidate is fitted on the training folds and scored
+        (mean log-likelihood) on the held-out fold; the one with the
+        highest mean over folds is refitted on all rows.
     progress : bool, default=False
         Show a progress bar over the candidates (needs tqdm).
     sample_weight : array-like of shape (n_samples,), default=None
         The rows' weights (as ``GaussianMixture.fit`` takes them): the fits
         and the criteria are weighted, with n the sum of the weights.
+    cv : int, scikit-learn splitter or iterable of (train, test), default=5
+        With criterion="cv": a number of folds, shuffled with
+        ``random_state``, or any splitter (e.g. ``KFold(4, shuffle=True,
+        random_state=7)``). A fold is given to the fits as zero weights on
+        the other rows: the data are never copied, so streamed and dask
+        inputs work alike.
     **params
         Passed to every ``GaussianMixture`` (random_state, n_init, tol,
         max_iter, reg_covar, n_threads, ...).
@@ -155,7 +194,10 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
     if unknown:
         raise ValueError(f"covariance_types must be among {COVARIANCE_TYPES}, "
                          f"got {unknown}")
-    if sample_weight is not None:
+    if criterion == "cv":
+        weights = _cv.base_weights(X, sample_weight)
+        fold_list = _cv.folds(cv, weights.size, params.get("random_state"))
+    elif sample_weight is not None:
         # bad weights are the caller's error, not every candidate's failure
         as_source(X, lazy=True).with_weights(sample_weight)
     candidates = [(k, t) for t in types for k in ks]
@@ -167,23 +209,46 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
     for k, covariance_type in iterator:
         row = dict.fromkeys(_COLUMNS, float("nan"))
         row.update(n_components=k, covariance_type=covariance_type, error=None)
-        gm = GaussianMixture(n_components=k, covariance_type=covariance_type, **params)
+
+        def make(k=k, covariance_type=covariance_type):
+            return GaussianMixture(n_components=k, covariance_type=covariance_type,
+                                   **params)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                gm.fit(X, sample_weight=sample_weight)
+            if criterion == "cv":
+                row.update(_cv.cross_validate(make, X, fold_list, weights))
+            else:
+                gm = make()
+                _fit_and_score(gm, X, sample_weight, row)
+                models[(k, covariance_type)] = gm
         except ValueError as exc:
             row["error"] = " ".join(str(exc).split())
             row.update(n_iter=0, converged=False)
-            table.append(row)
-            continue
-        # once: a dask array is persisted
-        data = gm._validate_predict_data(X).with_weights(sample_weight)
-        crit = gm._information_criteria(data)
-        row.update(log_likelihood=crit["log_likelihood"] / data.total_weight,
-                   bic=crit["bic"], aic=crit["aic"],
-                   icl=crit["bic"] - 2 * classification_log_likelihood(gm, data),
-                   n_iter=int(gm.n_iter_), converged=bool(gm.converged_))
         table.append(row)
-        models[(k, covariance_type)] = gm
+    if criterion == "cv":
+        scores = [best_first(row, criterion) for row in table]
+        if not all(math.isnan(s) for s in scores):
+            # the winner, refitted on all rows, with its other criteria
+            row = table[int(np.nanargmin(scores))]
+            gm = GaussianMixture(n_components=row["n_components"],
+                                 covariance_type=row["covariance_type"], **params)
+            cv_columns = {name: row[name] for name in ("cv_mean", "cv_std", "n_iter",
+                                                       "converged")}
+            _fit_and_score(gm, X, sample_weight, row)
+            row.update(cv_columns)
+            models[(row["n_components"], row["covariance_type"])] = gm
     return ModelSelection(table, models, criterion)
+
+
+def _fit_and_score(gm, X, sample_weight, row):
+    """Fit gm on X and put its log-likelihood, BIC, AIC, ICL, n_iter and
+    convergence in the table row."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X, sample_weight=sample_weight)
+    # once: a dask array is persisted
+    data = gm._validate_predict_data(X).with_weights(sample_weight)
+    crit = gm._information_criteria(data)
+    row.update(log_likelihood=crit["log_likelihood"] / data.total_weight,
+               bic=crit["bic"], aic=crit["aic"],
+               icl=crit["bic"] - 2 * classification_log_likelihood(gm, data),
+               n_iter=int(gm.n_iter_), converged=bool(gm.converged_))

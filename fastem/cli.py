@@ -214,8 +214,12 @@ def build_parser():
                      default=("full",),
                      help="full, tied, diag or spherical; several separated by "
                           "commas, or 'all', to choose from (default: full)")
-    fit.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic",
-                     help="what chooses among several candidates (default: bic)")
+    fit.add_argument("--criterion", choices=("bic", "aic", "icl", "cv"), default="bic",
+                     help="what chooses among several candidates (default: bic); "
+                          "cv: the held-out log-likelihood over --folds shuffled "
+                          "folds, the winner refitted on all rows")
+    fit.add_argument("--folds", metavar="N", type=_positive_int, default=5,
+                     help="folds of --criterion cv (default: 5)")
     fit.add_argument("--max-iter", type=_positive_int, default=100,
                      help="EM iterations per initialisation (default: 100)")
     fit.add_argument("--tol", type=_nonnegative_float, default=1e-3,
@@ -349,7 +353,7 @@ def _run_fit(args):
                                         covariance_types=args.covariance_type,
                                         criterion=args.criterion,
                                         progress=args.progress, sample_weight=weights,
-                                        **params)
+                                        cv=args.folds, **params)
         print(selection)
         print()
         gm = selection.best_

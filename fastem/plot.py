@@ -68,16 +68,20 @@ def _points(X, max_points, seed=0):
 def plot_criterion(selection: ModelSelection, criterion: str | None = None,
                    ax: Axes | None = None) -> Figure:
     """BIC (or AIC, ICL) against K, one line per covariance type, the chosen
-    model marked, as mclust's plot of a ``Mclust`` fit (lower is better).
+    model marked, as mclust's plot of a ``Mclust`` fit (lower is better); for
+    a cross-validated selection the held-out log-likelihood with its
+    standard deviation over folds (higher is better).
 
     Parameters
     ----------
     selection : ModelSelection
         The result of ``fastem.select_model``.
-    criterion : {"bic", "aic", "icl"}, optional
+    criterion : {"bic", "aic", "icl", "cv"}, optional
         Default: the one the selection used.
     """
     criterion = (criterion or selection.criterion).lower()
+    if criterion == "cv":
+        return _plot_cv(selection, ax)
     fig, ax = _axes(ax)
     types = list(dict.fromkeys(row["covariance_type"] for row in selection.table))
     markers = dict(zip(("full", "tied", "diag", "spherical"), "osD^", strict=True))
@@ -112,6 +116,26 @@ def plot_lower_bounds(gm: GaussianMixture, ax: Axes | None = None) -> Figure:
 
 def _normal_pdf(x, mean, var):
     return np.exp(-0.5 * (x - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
+
+
+def _plot_cv(selection, ax):
+    fig, ax = _axes(ax)
+    rows = [r for r in selection.table if r["error"] is None]
+    for i, cov_type in enumerate(dict.fromkeys(r["covariance_type"] for r in rows)):
+        mine = [r for r in rows if r["covariance_type"] == cov_type]
+        ax.errorbar([r["n_components"] for r in mine], [r["cv_mean"] for r in mine],
+                    yerr=[r["cv_std"] for r in mine], marker="o", capsize=3,
+                    color=f"C{i}", label=cov_type)
+    best = selection.table[selection.best_index_]
+    ax.plot(best["n_components"], best["cv_mean"], marker="o", markersize=16,
+            markerfacecolor="none", markeredgecolor="black", linestyle="none",
+            label=f"maximum: K={best['n_components']}, {best['covariance_type']}")
+    ax.set_xlabel("number of components K")
+    ax.set_ylabel("held-out log-likelihood per row (higher is better)")
+    ax.set_title("cross-validated log-likelihood over K and covariance type")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize="small")
+    return fig
 
 
 def plot_density_1d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None, bins: int = 60,

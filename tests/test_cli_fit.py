@@ -200,3 +200,16 @@ def test_fit_and_impute_with_missing_values(tmp_path):
     _one_line_error(run_fastem("fit", csv, "-k", 2), "only with --missing em")
     np.save(tmp_path / "gaps.npy", X)
     _one_line_error(run_fastem("fit", tmp_path / "gaps.npy", "-k", 2), "--missing em")
+
+
+def test_fit_chooses_by_cross_validation(blobs, tmp_path):
+    path = _write("npy", blobs, tmp_path)
+    result = run_fastem("fit", path, "-k", "1:4", "--criterion", "cv", "--folds", 3,
+                        "--seed", 0, "--out", tmp_path / "m.npz")
+    assert result.returncode == 0, result.stderr
+    assert "* maximum cv_mean" in result.stdout
+    sel = fastem.select_model(blobs, n_components=range(1, 5), covariance_types=("full",),
+                              criterion="cv", cv=3, random_state=0)
+    gm = fastem.load(tmp_path / "m.npz")
+    assert gm.n_components == sel.best_.n_components
+    assert f"{sel.table[0]['cv_mean']:.5f}" in result.stdout

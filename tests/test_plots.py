@@ -80,3 +80,13 @@ def test_data_with_missing_values_draws(d, tmp_path):
     np.save(tmp_path / "gaps.npy", X)
     for data in (X, str(tmp_path / "gaps.npy")):  # in memory and streamed
         _saved(plot.plot_mixture(gm, data), tmp_path, f"gaps{d}")
+
+
+def test_cross_validation_plot(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(5, 1, (200, 2))])
+    sel = fastem.select_model(X, n_components=[1, 2, 3], covariance_types=("full", "diag"),
+                              criterion="cv", cv=3, random_state=0)
+    fig = plot.plot_criterion(sel)
+    assert "higher is better" in fig.axes[0].get_ylabel()
+    _saved(fig, tmp_path, "cv")

@@ -125,3 +125,46 @@ def test_weighted_selection_fits_and_scores_with_the_weights(blobs):
         assert row["icl"] == pytest.approx(icl, rel=1e-10)
     with pytest.raises(ValueError, match="sample_weight must be >= 0"):
         fastem.select_model(blobs, n_components=[2], sample_weight=-weights)
+
+
+def test_cross_validation_equals_a_manual_k_fold(blobs, tmp_path):
+    from sklearn.model_selection import KFold
+    splitter = KFold(4, shuffle=True, random_state=7)
+    sel = fastem.select_model(blobs, n_components=[2, 3, 4], covariance_types=("full",),
+                              criterion="cv", cv=splitter, random_state=0)
+    for row in sel.table:
+        scores = []
+        for train, test in splitter.split(blobs):
+            gm = GaussianMixture(row["n_components"], random_state=0).fit(blobs[train])
+            scores.append(gm.score(blobs[test]))
+        assert row["cv_mean"] == pytest.approx(np.mean(scores), rel=1e-9)
+        assert row["cv_std"] == pytest.approx(np.std(scores), rel=1e-6)
+    best = sel.table[sel.best_index_]
+    assert best["cv_mean"] == max(row["cv_mean"] for row in sel.table)
+    # the winner is refitted on all rows, with its other criteria
+    refit = GaussianMixture(best["n_components"], random_state=0).fit(blobs)
+    np.testing.assert_allclose(sel.best_.means_, refit.means_, rtol=1e-12)
+    assert best["bic"] == pytest.approx(refit.bic(blobs), rel=1e-12)
+    assert "cv_mean" in str(sel) and "* maximum cv_mean" in str(sel)
+    # a streamed input gives the same folds and scores (zero weights, no copies)
+    np.save(tmp_path / "blobs.npy", blobs)
+    streamed = fastem.select_model(str(tmp_path / "blobs.npy"), n_components=[2, 3, 4],
+                                   covariance_types=("full",), criterion="cv",
+                                   cv=splitter, random_state=0)
+    np.testing.assert_allclose([r["cv_mean"] for r in streamed.table],
+                               [r["cv_mean"] for r in sel.table], rtol=1e-10)
+
+
+def test_cross_validation_folds_are_shuffled_by_random_state(blobs):
+    a = fastem.select_model(blobs, n_components=[3], covariance_types=("diag",),
+                            criterion="cv", cv=3, random_state=0)
+    b = fastem.select_model(blobs, n_components=[3], covariance_types=("diag",),
+                            criterion="cv", cv=3, random_state=0)
+    assert a.table[0]["cv_mean"] == b.table[0]["cv_mean"]
+    from sklearn.model_selection import KFold
+    folds = KFold(3, shuffle=True, random_state=0).split(blobs)
+    manual = [GaussianMixture(3, covariance_type="diag", random_state=0)
+              .fit(blobs[train]).score(blobs[test]) for train, test in folds]
+    assert a.table[0]["cv_mean"] == pytest.approx(np.mean(manual), rel=1e-9)
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        fastem.select_model(blobs, n_components=[2], criterion="cv", cv=1)
