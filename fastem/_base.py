@@ -156,9 +156,28 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return self._score(X, labels=True, dtype=self._output_dtype(X))["labels"]
 
     def _fit(self, X, sample_weight=None):
+        X = self._start_fit(X, sample_weight)
+        steps = self._fit_steps(X)
+        try:
+            params = next(steps)
+            while True:
+                params = steps.send(self._e_step_stats(X, params))
+        except StopIteration:
+            pass
+        return X
+
+    def _start_fit(self, X, sample_weight=None):
+        """Checked parameters and the RowSource of X for a fit."""
         self._check_hyperparameters()
         X = self._validate_fit_data(X).with_weights(sample_weight)
         self._check_parameters(X)
+        return X
+
+    def _fit_steps(self, X):
+        """The EM fit of X as a generator: it yields the parameters whose
+        E-step statistics it needs next and is sent those statistics, so
+        that one pass over the data can serve several fits (select_model).
+        It ends with the model fitted."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         # the lower bound is per row that the rows stand for
@@ -185,7 +204,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             bar = self._progress_bar(init, X.shape[0])
             for n_iter in range(1, self.max_iter + 1):
                 prev_lower_bound = lower_bound
-                stats = self._e_step_stats(X, params)
+                stats = yield params
                 # the mean log-likelihood of the parameters *before*
                 # this iteration's M-step, as scikit-learn reports it
                 lower_bound = stats.log_likelihood / n_samples
@@ -215,7 +234,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 "init parameters, or increase max_iter, tol, or check for "
                 "degenerate data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                # the caller of fit: past this generator, _fit, fit and
+                # releases_blocks' wrapper
+                stacklevel=5,
             )
         self._set_parameters(best_params)
         self._cast_fitted(X.dtype)
@@ -225,7 +246,6 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_reseeded_ = best_reseeded
         self.lower_bound_ = X.dtype.type(max_lower_bound)
         self.lower_bounds_ = [X.dtype.type(b) for b in best_lower_bounds]
-        return X
 
     # -- progress ---------------------------------------------------------------------
     def _progress_bar(self, init, n_samples):

@@ -382,9 +382,12 @@ class GaussianMixture(BaseMixture):
         return self._covtype.init_shift(centers)
 
     def _e_step_stats(self, X, params):
+        return self._engine.em_stats(X, self._e_step_task(X, params)[1])
+
+    def _e_step_task(self, X, params):
+        """(engine, kernel parameters) of the E-step of params on X."""
         weights, means, _, prec_chol = params
-        kp = self._engine.kernel_params(weights, means, prec_chol, X.dtype)
-        return self._engine.em_stats(X, kp)
+        return self._engine, self._engine.kernel_params(weights, means, prec_chol, X.dtype)
 
     def _m_step(self, stats):
         nk, means, covariances = cov.estimate_parameters(stats, self.reg_covar)

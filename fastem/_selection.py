@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from fastem import _cv
 from fastem._covariance import COVARIANCE_TYPES
+from fastem._shared_pass import fit_together
 from fastem._sources import as_source
 
 CRITERIA = ("bic", "aic", "icl", "cv")
@@ -141,7 +142,8 @@ def best_first(row, criterion):
 def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
                  covariance_types: Iterable[str] = ("full", "tied", "diag", "spherical"),
                  criterion: str = "bic", progress: bool = False,
-                 sample_weight: Any = None, cv: Any = 5, **params: Any) -> ModelSelection:
+                 sample_weight: Any = None, cv: Any = 5, shared_pass: bool | None = None,
+                 **params: Any) -> ModelSelection:
     """Fit a GaussianMixture for every number of components and covariance
     type, and keep the one with the lowest criterion (or, with
     criterion="cv", the highest held-out log-likelihood).
@@ -167,6 +169,11 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
         random_state=7)``). A fold is given to the fits as zero weights on
         the other rows: the data are never copied, so streamed and dask
         inputs work alike.
+    shared_pass : bool or None, default=None
+        Fit the candidates together: each pass over the data reads every
+        block once for all the candidates still iterating, instead of once
+        per candidate (the results are the same to the last bit). None: on
+        streamed and dask inputs, where reading is the cost.
     **params
         Passed to every ``GaussianMixture`` (random_state, n_init, tol,
         max_iter, reg_covar, n_threads, ...).
@@ -201,6 +208,10 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
         # bad weights are the caller's error, not every candidate's failure
         as_source(X, lazy=True).with_weights(sample_weight)
     candidates = [(k, t) for t in types for k in ks]
+    if shared_pass is None:
+        shared_pass = as_source(X, lazy=True).streamed
+    if shared_pass and criterion != "cv":
+        return _select_together(X, candidates, criterion, progress, sample_weight, params)
     iterator = candidates
     if progress:
         from tqdm.auto import tqdm
@@ -239,12 +250,45 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
     return ModelSelection(table, models, criterion)
 
 
+def _select_together(X, candidates, criterion, progress, sample_weight, params):
+    """select_model's fits in shared passes (fastem/_shared_pass.py)."""
+    from fastem._gaussian_mixture import GaussianMixture
+
+    models = [GaussianMixture(n_components=k, covariance_type=t, **params)
+              for k, t in candidates]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(models), desc="select_model (shared passes)", unit="model")
+    errors = fit_together(models, X, sample_weight,
+                          done=None if bar is None else lambda i: bar.update(1))
+    if bar is not None:
+        bar.close()
+    table, fitted = [], {}
+    for i, ((k, covariance_type), gm) in enumerate(zip(candidates, models, strict=True)):
+        row = dict.fromkeys(_COLUMNS, float("nan"))
+        row.update(n_components=k, covariance_type=covariance_type, error=None)
+        if i in errors:
+            row.update(error=" ".join(str(errors[i]).split()), n_iter=0, converged=False)
+        else:
+            _score_row(gm, X, sample_weight, row)
+            fitted[(k, covariance_type)] = gm
+        table.append(row)
+    return ModelSelection(table, fitted, criterion)
+
+
 def _fit_and_score(gm, X, sample_weight, row):
     """Fit gm on X and put its log-likelihood, BIC, AIC, ICL, n_iter and
     convergence in the table row."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(X, sample_weight=sample_weight)
+    _score_row(gm, X, sample_weight, row)
+
+
+def _score_row(gm, X, sample_weight, row):
+    """A fitted gm's log-likelihood, BIC, AIC, ICL, n_iter and convergence
+    in the table row."""
     # once: a dask array is persisted
     data = gm._validate_predict_data(X).with_weights(sample_weight)
     crit = gm._information_criteria(data)

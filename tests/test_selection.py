@@ -168,3 +168,49 @@ def test_cross_validation_folds_are_shuffled_by_random_state(blobs):
     assert a.table[0]["cv_mean"] == pytest.approx(np.mean(manual), rel=1e-9)
     with pytest.raises(ValueError, match="at least 2 folds"):
         fastem.select_model(blobs, n_components=[2], criterion="cv", cv=1)
+
+
+@pytest.mark.parametrize("kind", ["npy", "dask"])
+def test_shared_passes_give_the_sequential_fits_exactly(blobs, tmp_path, kind):
+    if kind == "npy":
+        np.save(tmp_path / "blobs.npy", blobs)
+        data = str(tmp_path / "blobs.npy")
+    else:
+        da = pytest.importorskip("dask.array")
+        data = da.from_array(blobs, chunks=(500, 2))
+    weights = np.random.default_rng(3).uniform(0.5, 2, size=len(blobs))
+    args = dict(n_components=range(1, 5), covariance_types=("full", "spherical"),
+                random_state=0, sample_weight=weights, block_bytes=8000)
+    shared = fastem.select_model(data, **args)
+    alone = fastem.select_model(data, shared_pass=False, **args)
+    for a, b in zip(shared.table, alone.table, strict=True):
+        assert a["n_iter"] == b["n_iter"]
+        for key in ("log_likelihood", "bic", "aic", "icl"):
+            assert a[key] == b[key], (key, a, b)
+    assert shared.best_index_ == alone.best_index_
+    np.testing.assert_array_equal(shared.best_.means_, alone.best_.means_)
+
+
+def test_shared_passes_read_the_data_once_per_iteration_of_the_grid(blobs):
+    reads = []
+
+    class Counted:
+        shape, dtype = blobs.shape, blobs.dtype
+
+        def __getitem__(self, rows):
+            reads.append(rows)
+            return blobs[rows]
+
+    args = dict(n_components=range(1, 5), covariance_types=("diag",), random_state=0,
+                init_params="random_from_data", block_bytes=8000)
+    fastem.select_model(fastem.Streamed(Counted()), shared_pass=False, **args)
+    alone = len(reads)
+    reads.clear()
+    sel = fastem.select_model(fastem.Streamed(Counted()), **args)
+    shared = len(reads)
+    blocks = -(-len(blobs) // (8000 // 16))
+    iterations = sum(row["n_iter"] for row in sel.table)
+    longest = max(row["n_iter"] for row in sel.table)
+    # per candidate: its seed rows, EM passes, two scoring passes; shared:
+    # EM passes for the longest fit only
+    assert alone - shared == (iterations - longest) * blocks
