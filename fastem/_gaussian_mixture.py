@@ -475,10 +475,13 @@ class GaussianMixture(BaseMixture):
 
     def _information_criteria(self, X):
         """Total log-likelihood, BIC and AIC of validated X from one pass."""
-        log_likelihood = self._total_log_likelihood(X)
+        return self._criteria(self._total_log_likelihood(X), X.total_weight)
+
+    def _criteria(self, log_likelihood, n):
+        """Total log-likelihood, BIC and AIC of a log-likelihood of n rows."""
         p = self._n_parameters()
         return {"log_likelihood": log_likelihood,
-                "bic": -2 * log_likelihood + p * math.log(X.total_weight),
+                "bic": -2 * log_likelihood + p * math.log(n),
                 "aic": -2 * log_likelihood + 2 * p}
 
     @releases_blocks

@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from fastem import _cv
 from fastem._covariance import COVARIANCE_TYPES
+from fastem._engine import StatsList, _block_log_likelihood
 from fastem._shared_pass import fit_together
 from fastem._sources import as_source
 
@@ -264,6 +265,11 @@ def _select_together(X, candidates, criterion, progress, sample_weight, params):
                           done=None if bar is None else lambda i: bar.update(1))
     if bar is not None:
         bar.close()
+    ok = [i for i in range(len(models)) if i not in errors]
+    # the criteria of all fitted candidates from one more pass
+    data = models[ok[0]]._validate_predict_data(X).with_weights(sample_weight) if ok else None
+    sums = data.reduce(_block_criteria, [models[i]._scoring(data) for i in ok]) if ok else []
+    scores = dict(zip(ok, sums, strict=True))
     table, fitted = [], {}
     for i, ((k, covariance_type), gm) in enumerate(zip(candidates, models, strict=True)):
         row = dict.fromkeys(_COLUMNS, float("nan"))
@@ -271,10 +277,21 @@ def _select_together(X, candidates, criterion, progress, sample_weight, params):
         if i in errors:
             row.update(error=" ".join(str(errors[i]).split()), n_iter=0, converged=False)
         else:
-            _score_row(gm, X, sample_weight, row)
+            log_likelihood, classification = scores[i]
+            _fill_row(gm, gm._criteria(log_likelihood, data.total_weight),
+                      data.total_weight, classification, row)
             fitted[(k, covariance_type)] = gm
         table.append(row)
     return ModelSelection(table, fitted, criterion)
+
+
+def _block_criteria(block, tasks, weights=None):
+    """Each fitted candidate's log-likelihood and classification
+    log-likelihood (ICL's) of one block, as the candidates alone sum them."""
+    return StatsList(np.array([_block_log_likelihood(block, engine, kp, weights),
+                               _block_classification_log_likelihood(block, engine, kp,
+                                                                    weights)])
+                     for engine, kp in tasks)
 
 
 def _fit_and_score(gm, X, sample_weight, row):
@@ -291,8 +308,11 @@ def _score_row(gm, X, sample_weight, row):
     in the table row."""
     # once: a dask array is persisted
     data = gm._validate_predict_data(X).with_weights(sample_weight)
-    crit = gm._information_criteria(data)
-    row.update(log_likelihood=crit["log_likelihood"] / data.total_weight,
-               bic=crit["bic"], aic=crit["aic"],
-               icl=crit["bic"] - 2 * classification_log_likelihood(gm, data),
+    _fill_row(gm, gm._information_criteria(data), data.total_weight,
+              classification_log_likelihood(gm, data), row)
+
+
+def _fill_row(gm, crit, n, classification, row):
+    row.update(log_likelihood=crit["log_likelihood"] / n, bic=crit["bic"], aic=crit["aic"],
+               icl=crit["bic"] - 2 * classification,
                n_iter=int(gm.n_iter_), converged=bool(gm.converged_))

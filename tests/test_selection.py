@@ -211,6 +211,8 @@ def test_shared_passes_read_the_data_once_per_iteration_of_the_grid(blobs):
     blocks = -(-len(blobs) // (8000 // 16))
     iterations = sum(row["n_iter"] for row in sel.table)
     longest = max(row["n_iter"] for row in sel.table)
-    # per candidate: its seed rows, EM passes, two scoring passes; shared:
-    # EM passes for the longest fit only
-    assert alone - shared == (iterations - longest) * blocks
+    # one after another, each candidate reads its seed rows, its EM passes
+    # and two scoring passes; shared, the EM passes of the longest fit and
+    # one scoring pass serve all
+    candidates = len(sel.table)
+    assert alone - shared == (iterations - longest + 2 * candidates - 1) * blocks
