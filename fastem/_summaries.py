@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
 
 from fastem._covariance import SuffStats
 from fastem._sources import RowSource, as_source
@@ -27,10 +26,9 @@ if TYPE_CHECKING:
 
 def _source(X: Any, model: GaussianMixture, fitted: bool) -> RowSource:
     """X as a RowSource with the model's features (set them if unfitted)."""
-    dtypes = model._accepted_dtypes()
-    source = as_source(X, dtypes, model.block_bytes,
-                       validate=lambda X: validate_data(model, X, dtype=dtypes,
-                                                        reset=not fitted))
+    source = as_source(X, model._accepted_dtypes(), model.block_bytes,
+                       validate=lambda X: model._validated(X, reset=not fitted),
+                       allow_nan=model._allow_nan())
     if source.streamed:
         if not fitted:
             model.n_features_in_ = source.n_features

@@ -257,3 +257,20 @@ def test_bad_inputs_are_named(tmp_path):
     gm = GaussianMixture(2, missing="em").fit(X)
     with pytest.raises(ValueError, match="row 7 has no observed coordinate"):
         gm.predict(empty)
+
+
+def test_summaries_and_partial_fit_take_gaps():
+    import fastem
+    gappy = with_gaps(mixture(seed=20), seed=21)
+    start = sk_start(np.nan_to_num(gappy), "full")
+    ref = GaussianMixture(**init_of(start), missing="em", tol=0.0, max_iter=2).fit(gappy)
+    gm = GaussianMixture(**init_of(start), missing="em")
+    for _ in range(2):
+        parts = np.array_split(gappy, 3)
+        fastem.from_summaries(gm, [fastem.summarize(part, gm) for part in parts])
+    np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-10)
+    stepwise = GaussianMixture(3, missing="em", random_state=0)
+    for part in np.array_split(gappy, 3):
+        stepwise.partial_fit(part)
+    assert np.all(np.isfinite(stepwise.means_)) and stepwise.n_iter_ == 3
