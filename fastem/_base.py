@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastem import _init
 from fastem._missing import check_block
 from fastem._sources import RowSource, as_source, releases_blocks
 
@@ -36,6 +37,14 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _e_step_stats(self, X, params):
         """Fused E-step: SuffStats of X under params (with log-likelihood)."""
+
+    @abstractmethod
+    def _e_step_request(self, X, params):
+        """The fused E-step as a pass: (block function, arguments)."""
+
+    @abstractmethod
+    def _initialize_steps(self, X, random_state):
+        """The initial parameters, as a generator of passes (see _fit_steps)."""
 
     @abstractmethod
     def _m_step(self, stats):
@@ -157,13 +166,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, sample_weight=None):
         X = self._start_fit(X, sample_weight)
-        steps = self._fit_steps(X)
-        try:
-            params = next(steps)
-            while True:
-                params = steps.send(self._e_step_stats(X, params))
-        except StopIteration:
-            pass
+        _init.run(self._fit_steps(X), X)
         return X
 
     def _start_fit(self, X, sample_weight=None):
@@ -174,10 +177,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return X
 
     def _fit_steps(self, X):
-        """The EM fit of X as a generator: it yields the parameters whose
-        E-step statistics it needs next and is sent those statistics, so
-        that one pass over the data can serve several fits (select_model).
-        It ends with the model fitted."""
+        """The fit of X as a generator of its passes over X: it yields
+        (block function, arguments) and is sent the pass's sum (see
+        fastem._init.run), so that one pass can serve several fits
+        (select_model). It ends with the model fitted."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         # the lower bound is per row that the rows stand for
@@ -192,8 +195,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
             self._step_reseeds = 0
-            params = (self._initialize_parameters(X, random_state) if do_init
-                      else self._get_parameters())
+            if do_init:
+                params = yield from self._initialize_steps(X, random_state)
+            else:
+                params = self._get_parameters()
             n_reseeded = self._step_reseeds
             lower_bound = -np.inf if do_init else self.lower_bound_
             current_lower_bounds = []
@@ -204,7 +209,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             bar = self._progress_bar(init, X.shape[0])
             for n_iter in range(1, self.max_iter + 1):
                 prev_lower_bound = lower_bound
-                stats = yield params
+                stats = yield self._e_step_request(X, params)
                 # the mean log-likelihood of the parameters *before*
                 # this iteration's M-step, as scikit-learn reports it
                 lower_bound = stats.log_likelihood / n_samples

@@ -26,7 +26,6 @@ import numpy as np
 from fastem import _init
 from fastem._missing import check_block
 from fastem._sources import _TASK_THREADS, ArraySource, RowSource, _is_dask_array
-from fastem._weights import array_weights
 
 
 def _require_dask():
@@ -268,29 +267,9 @@ def _score_rows(block, engine, kp, output, dtype):
     return engine.score(ArraySource(block), kp, dtype=dtype, **{output: True})[output]
 
 
-def _block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, max_threads,
-                        weights=None):
-    K = centers.shape[0]
-
-    def resp(start, stop, rows):
-        labels = _init.nearest(np.ascontiguousarray(rows), centers, chunk_size, max_threads)
-        return (labels[:, np.newaxis] == np.arange(K)).astype(np.float64)
-
-    return _init.stats_from_resp(_weighted_block(block, weights), covariance_type, resp,
-                                 shift)
-
-
 def _block_resp_stats(block, covariance_type, shift, resp, weights=None):
-    return _init.stats_from_resp(_weighted_block(block, weights), covariance_type,
+    return _init.stats_from_resp(_init.weighted_block(block, weights), covariance_type,
                                  lambda start, stop, rows: resp[start:stop], shift)
-
-
-def _weighted_block(block, weights):
-    """A block with the weights of its rows, as a source."""
-    source = ArraySource(block)
-    if weights is not None:
-        source.weights = array_weights(weights)
-    return source
 
 
 # -- the estimator's steps on a DaskData ------------------------------------------------------
@@ -316,15 +295,11 @@ def score_lazy(engine, data, kp, output, dtype=np.float64):
 
 
 def initial_stats(gm, data, random_state):
-    """The first SuffStats of init_params on the cluster (see _init)."""
+    """The first SuffStats of init_params "random", "random_from_data" and
+    "k-means++" on the cluster (see _init; "kmeans" runs as on any source)."""
     K, cov_type = gm.n_components, gm.covariance_type
     engine = gm._engine
     chunk = engine.chunk_size
-    if gm.init_params == "kmeans":
-        centers = _init.kmeans(data, K, random_state, chunk, engine.max_threads)
-        shift = gm._init_shift(centers)
-        return data.reduce(_block_kmeans_stats, centers, cov_type, shift, chunk,
-                           engine.max_threads)
     if gm.init_params == "random":
         shift = gm._random_init_shift(data)
         # drawn here, in row order, as the in-memory fit draws them

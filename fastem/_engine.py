@@ -251,16 +251,11 @@ def _block_stats(block, engine, params, weights=None):
 
 
 class StatsList(list):
-    """Several fits' statistics of the same rows: adds element by element."""
+    """Several fits' sums over the same rows (select_model's shared passes):
+    adds element by element."""
 
     def __add__(self, other):
         return StatsList(a + b for a, b in zip(self, other, strict=True))
-
-
-def block_stats_many(block, tasks, weights=None):
-    """The statistics of one block for several (engine, kernel parameters):
-    one read of the block serves all of them (select_model's shared pass)."""
-    return StatsList(engine._em_stats(block, params, weights) for engine, params in tasks)
 
 
 def _block_log_likelihood(block, engine, params, weights=None):

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from fastem import _covariance as cov
 from fastem import _covtypes, _dask, _init, _missing_init, _reseed
 from fastem._base import BaseMixture
-from fastem._engine import Engine
+from fastem._engine import Engine, _block_stats
 from fastem._missing import gap_rows
 from fastem._sources import releases_blocks
 
@@ -319,27 +319,24 @@ class GaussianMixture(BaseMixture):
                               self.chunk_size, self.n_threads, missing=self.missing == "em")
 
     # -- EM steps --------------------------------------------------------------------
-    def _initialize_parameters(self, X, random_state):
+    def _initialize_steps(self, X, random_state):
+        """The initial parameter tuple, as a generator of the passes it
+        needs over X (k-means' passes can then be shared; see _init.run)."""
         K = self.n_components
         if (self._weights_init is not None and self._means_init is not None
                 and self._precisions_init is not None):
             stats = None  # nothing to estimate, and no random numbers drawn
         elif self.missing == "em" and _missing_init.has_gaps(X):
             stats = _missing_init.initial_stats(self, X, random_state)
-        elif X.distributed:
-            stats = _dask.initial_stats(self, X, random_state)
         elif self.init_params == "kmeans":
             engine = self._engine
-            centers = _init.kmeans(X, K, random_state, engine.chunk_size,
-                                   engine.max_threads)
-            shift = self._init_shift(centers)
-
-            def kmeans_resp(start, stop, rows):
-                labels = _init.nearest(rows, centers, engine.chunk_size,
-                                       engine.max_threads)
-                return (labels[:, np.newaxis] == np.arange(K)).astype(np.float64)
-
-            stats = _init.stats_from_resp(X, self.covariance_type, kmeans_resp, shift)
+            centers = yield from _init.kmeans_steps(X, K, random_state, engine.chunk_size,
+                                                    engine.max_threads)
+            stats = yield _init.block_kmeans_stats, (
+                centers, self.covariance_type, self._init_shift(centers), engine.chunk_size,
+                engine.max_threads)
+        elif X.distributed:
+            stats = _dask.initial_stats(self, X, random_state)
         elif self.init_params == "random":
             stats = _init.stats_from_resp(X, self.covariance_type,
                                           self._random_resp(random_state),
@@ -365,6 +362,9 @@ class GaussianMixture(BaseMixture):
         covariances = covtype.covariances_from_cholesky(prec_chol)
         return weights, means, covariances, prec_chol
 
+    def _initialize_parameters(self, X, random_state):
+        return _init.run(self._initialize_steps(X, random_state), X)
+
     def _random_resp(self, random_state):
         """resp_block of init_params="random": uniform draws, row-normalised."""
         def random_resp(start, stop, rows):
@@ -388,6 +388,10 @@ class GaussianMixture(BaseMixture):
         """(engine, kernel parameters) of the E-step of params on X."""
         weights, means, _, prec_chol = params
         return self._engine, self._engine.kernel_params(weights, means, prec_chol, X.dtype)
+
+    def _e_step_request(self, X, params):
+        """The E-step of params as a pass (block function, arguments)."""
+        return _block_stats, self._e_step_task(X, params)
 
     def _m_step(self, stats):
         nk, means, covariances = cov.estimate_parameters(stats, self.reg_covar)

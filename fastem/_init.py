@@ -183,6 +183,19 @@ def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads, weights=
     return centers, indices
 
 
+def run(steps, X):
+    """Drive a generator of passes: each (fn, args) it yields is answered
+    with ``X.reduce(fn, *args)``; returns what the generator returns.
+    Several such generators can share their passes (fastem/_shared_pass.py)."""
+    source = as_source(X)
+    try:
+        fn, args = next(steps)
+        while True:
+            fn, args = steps.send(source.reduce(fn, *args))
+    except StopIteration as stop:
+        return stop.value
+
+
 def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol=1e-4):
     """Lloyd's algorithm (hard-assignment EM) from k-means++ seeds.
 
@@ -192,14 +205,22 @@ def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol
     labels are those of :func:`nearest`. Warns, as scikit-learn does, when
     the last pass left clusters empty (fewer distinct points than clusters).
     """
-    n_samples, n_features = X.shape
+    return run(kmeans_steps(X, n_clusters, random_state, chunk_size, n_threads, max_iter,
+                            tol), X)
+
+
+def kmeans_steps(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300,
+                 tol=1e-4):
+    """:func:`kmeans` as a generator of its passes (see :func:`run`)."""
+    n_features = X.shape[1]
     rows, weights = seeding_rows(X, random_state)
     centers, _ = kmeans_plusplus(rows, n_clusters, random_state, chunk_size, n_threads,
                                  weights)
-    tol_abs = mean_variance(X) * tol
+    moments = yield _block_moments, ()
+    tol_abs = float(np.mean(moments.m2 / moments.n)) * tol
     n_filled = n_clusters
     for _ in range(max_iter):
-        total = _lloyd_sums(X, centers, chunk_size, n_threads)
+        total = yield _block_lloyd_sums, (centers, chunk_size, n_threads)
         counts = total[1:1 + n_clusters]
         new_centers = centers.copy()
         filled = counts > 0  # an empty cluster keeps its center
@@ -242,6 +263,30 @@ def _block_lloyd_sums(rows, centers, chunk_size, n_threads, weights=None):
 
 
 _NO_LABELS = np.empty(0, dtype=np.intp)
+
+
+def block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, n_threads,
+                       weights=None):
+    """The first SuffStats of one block under k-means labels (one-hot
+    responsibilities of the nearest center), about ``shift``."""
+    n_clusters = centers.shape[0]
+
+    def resp(start, stop, rows):
+        labels = nearest(np.ascontiguousarray(rows), centers, chunk_size, n_threads)
+        return (labels[:, np.newaxis] == np.arange(n_clusters)).astype(np.float64)
+
+    return stats_from_resp(weighted_block(block, weights), covariance_type, resp, shift)
+
+
+def weighted_block(block, weights):
+    """A block with the weights of its rows, as a source."""
+    from fastem._sources import ArraySource
+    from fastem._weights import array_weights
+
+    source = ArraySource(block)
+    if weights is not None:
+        source.weights = array_weights(weights)
+    return source
 
 
 def nearest(rows, centers, chunk_size, n_threads):

@@ -3,10 +3,12 @@ streamed input): every pass over the data reads each block once and runs
 the E-step of every fit that is still iterating on it.
 
 Each fit runs as its estimator's generator (BaseMixture._fit_steps), which
-yields the parameters it needs statistics for; the statistics of all the
-fits waiting are gathered in one ``reduce`` of the source (block by block,
-or on a cluster), added in the same order as a fit alone adds them, so each
-fit ends exactly as it would on its own. Initialisation runs per fit.
+yields the passes it needs, (block function, arguments): its k-means
+initialisation's and its EM iterations'. The passes of all the fits
+waiting are made in one ``reduce`` of the source (block by block, or on a
+cluster), each fit's sum added in the same order as alone, so each fit
+ends exactly as it would on its own. What an initialisation reads beside
+passes (k-means++'s sample of rows) is read per fit.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import warnings
 
 from sklearn.exceptions import ConvergenceWarning
 
-from fastem._engine import block_stats_many
+from fastem._engine import StatsList
 
 
 def fit_together(models, X, sample_weight=None, done=None):
@@ -36,9 +38,8 @@ def fit_together(models, X, sample_weight=None, done=None):
                 errors[i] = exc
                 _finish(i, done)
         while running:
-            tasks = [models[i]._e_step_task(source, params)
-                     for i, (_, params) in running.items()]
-            stats = source.reduce(block_stats_many, tasks)
+            requests = [request for _, request in running.values()]
+            stats = source.reduce(_block_requests, requests)
             for (i, (steps, _)), part in zip(list(running.items()), stats, strict=True):
                 try:
                     running[i] = (steps, steps.send(part))
@@ -50,6 +51,11 @@ def fit_together(models, X, sample_weight=None, done=None):
                     errors[i] = exc
                     _finish(i, done)
     return errors
+
+
+def _block_requests(block, requests, weights=None):
+    """Every waiting fit's pass over one block."""
+    return StatsList(fn(block, *args, weights=weights) for fn, args in requests)
 
 
 def _finish(index, done):
