@@ -190,9 +190,10 @@ class DaskWeights:
                 # the rare bad case: find and name the problem on this machine
                 check_weights(np.asarray(array.compute()), n_samples)
         else:
-            total = check_weights(sample_weight, n_samples).total
-            array = da.from_array(np.asarray(sample_weight, dtype=np.float64),
-                                  chunks=(row_chunks,))
+            # any weights input (a .npy path, a dataset ...), read once
+            checked = check_weights(sample_weight, n_samples)
+            total = checked.total
+            array = da.from_array(checked.rows(0, n_samples), chunks=(row_chunks,))
         self.array = array
         self.n_samples = n_samples
         self.total = float(total)

@@ -57,11 +57,14 @@ def _reader(sample_weight):
         path = str(sample_weight)
         if not path.endswith(".npy"):
             raise ValueError(f"sample_weight: reads .npy files from a path, got {path!r}")
+        from fastem._data import _NpyFile
         try:
-            array = np.load(path, mmap_mode="r")
+            # positioned reads, each checking that the file is unchanged (a
+            # mapping of a file truncated mid-fit would die of SIGBUS)
+            file = _NpyFile(path)
         except (OSError, ValueError) as exc:
             raise ValueError(f"sample_weight: cannot read {path}: {exc}") from None
-        return (lambda a, b: array[a:b]), array.shape
+        return file.read, file.shape
     obj = sample_weight.obj if _is_wrapped(sample_weight) else sample_weight
     if isinstance(obj, np.ndarray) or _is_dataset(obj) or _is_plain_sliceable(obj):
         # arrays, memmaps and datasets are read a range at a time

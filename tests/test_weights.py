@@ -1,6 +1,7 @@
 """Weighted rows (sample_weight): the kernels against the NumPy reference,
 the estimator against scikit-learn fitted on the rows repeated, streamed
 and dask inputs against in-memory, weighted initialisation, bad weights."""
+import os
 import warnings
 
 import numpy as np
@@ -362,3 +363,31 @@ def test_rows_of_weight_zero_may_hold_nan(covariance_type, blas, n_threads):
     assert np.isfinite(got.log_likelihood)
     np.testing.assert_allclose(got.log_likelihood, expected.log_likelihood, rtol=1e-12)
     np.testing.assert_allclose(got.s2, expected.s2, rtol=1e-12, atol=1e-12)
+
+
+def test_a_weights_file_truncated_during_a_fit_is_named(tmp_path):
+    # weights read from a .npy path are read, not mapped: a truncated file
+    # is an error naming it (a mapping would die of SIGBUS)
+    X = mixture(n=4000, seed=18)
+    np.save(tmp_path / "w.npy", np.ones(len(X)))
+    path = tmp_path / "w.npy"
+
+    def truncate(iteration, lower_bound, params):
+        if iteration == 2:
+            os.truncate(path, 200)
+
+    gm = GaussianMixture(3, random_state=0, max_iter=5, tol=0.0, callback=truncate)
+    with pytest.raises(ValueError, match="w.npy was truncated"):
+        gm.fit(Streamed(X), sample_weight=str(path))
+
+
+def test_dask_data_takes_weights_from_a_file(tmp_path):
+    da = pytest.importorskip("dask.array")
+    X = mixture(n=3000, seed=19)
+    weights = np.random.default_rng(20).uniform(0, 2, size=len(X))
+    np.save(tmp_path / "w.npy", weights)
+    params = dict(start(X, "diag"), tol=0.0, max_iter=3)
+    ref = GaussianMixture(**params).fit(X, sample_weight=weights)
+    gm = GaussianMixture(**params).fit(da.from_array(X, chunks=(700, 3)),
+                                       sample_weight=str(tmp_path / "w.npy"))
+    np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-10)
