@@ -261,13 +261,16 @@ def _select_together(X, candidates, criterion, progress, sample_weight, params):
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(models), desc="select_model (shared passes)", unit="model")
-    errors = fit_together(models, X, sample_weight,
-                          done=None if bar is None else lambda i: bar.update(1))
+    errors, source = fit_together(models, X, sample_weight,
+                                  done=None if bar is None else lambda i: bar.update(1))
     if bar is not None:
         bar.close()
     ok = [i for i in range(len(models)) if i not in errors]
     # the criteria of all fitted candidates from one more pass
-    data = models[ok[0]]._validate_predict_data(X).with_weights(sample_weight) if ok else None
+    data = None
+    if ok:
+        data = (source if source is not None and source.streamed
+                else models[ok[0]]._validate_predict_data(X).with_weights(sample_weight))
     sums = data.reduce(_block_criteria, [models[i]._scoring(data) for i in ok]) if ok else []
     scores = dict(zip(ok, sums, strict=True))
     table, fitted = [], {}

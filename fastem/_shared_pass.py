@@ -21,17 +21,22 @@ from fastem._engine import StatsList
 
 def fit_together(models, X, sample_weight=None, done=None):
     """Fit every model of ``models`` on X (and sample_weight); returns
-    {index: ValueError} of the fits that failed. ``done(index)`` is called
-    as each fit ends. The passes run over the first model's view of X."""
+    ({index: ValueError} of the fits that failed, the source the passes
+    read or None). ``done(index)`` is called as each fit ends. A streamed
+    X is validated once (a dask array persisted once), by the first model,
+    and that source serves all."""
     errors, running, source = {}, {}, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i, model in enumerate(models):
             try:
-                data = model._start_fit(X, sample_weight)
+                if source is not None and source.streamed:
+                    data = model._start_fit(source)  # weighted already
+                else:
+                    data = model._start_fit(X, sample_weight)
                 steps = model._fit_steps(data)
-                running[i] = (steps, next(steps))
                 source = data if source is None else source
+                running[i] = (steps, next(steps))
             except StopIteration:
                 _finish(i, done)
             except ValueError as exc:
@@ -50,7 +55,7 @@ def fit_together(models, X, sample_weight=None, done=None):
                     del running[i]
                     errors[i] = exc
                     _finish(i, done)
-    return errors
+    return errors, source
 
 
 def _block_requests(block, requests, weights=None):
