@@ -96,17 +96,12 @@ def lloyd_pass(
                     if dist < best_dist:
                         best_dist = dist
                         best = k
-                if weighted:
-                    wi = weights[i]
-                    local[0] += wi * best_dist
-                    local[1 + best] += wi
-                    for j in range(D):
-                        local[1 + K + best * D + j] += wi * X[i, j]
-                else:
-                    local[0] += best_dist
-                    local[1 + best] += 1.0
-                    for j in range(D):
-                        local[1 + K + best * D + j] += X[i, j]
+                # (x 1.0 is exact: unweighted sums are unchanged)
+                wi = weights[i] if weighted else 1.0
+                local[0] += wi * best_dist
+                local[1 + best] += wi
+                for j in range(D):
+                    local[1 + K + best * D + j] += wi * X[i, j]
                 if want_labels:
                     labels[i] = best
             for s in range(S):
