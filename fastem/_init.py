@@ -336,21 +336,13 @@ def seeded_stats(X, covariance_type, init_params, n_components, random_state, ch
         indices = seed_row_indices(source, n_components, random_state)
         seeds = rows_at(source, indices)
         seed_weights = (None if source.weights is None
-                        else rows_at_weights(source.weights, indices))
+                        else _taken_in_order(source.weights.take, indices))
     else:
         rows, row_weights = seeding_rows(source, random_state)
         seeds, indices = kmeans_plusplus(rows, n_components, random_state, chunk_size,
                                          n_threads, row_weights)
         seed_weights = None if row_weights is None else row_weights[indices]
     return sparse_resp_stats(source, covariance_type, seeds, seed_weights)
-
-
-def rows_at_weights(weights, indices):
-    """weights of rows at indices (any order, distinct)."""
-    order = np.argsort(indices)
-    out = np.empty(len(indices))
-    out[order] = weights.take(np.asarray(indices)[order])
-    return out
 
 
 def _all_equal(weights, n_samples):
@@ -399,8 +391,14 @@ def block_gram(rows, weights=None):
 
 def rows_at(X, indices):
     """X[indices] (any order, distinct) of a RowSource or an array."""
+    return _taken_in_order(as_source(X).take, indices)
+
+
+def _taken_in_order(take, indices):
+    """take(indices) for indices in any order (distinct), where ``take``
+    wants them sorted (a source's rows, a RowWeights' weights)."""
     order = np.argsort(indices)
-    rows = as_source(X).take(np.asarray(indices)[order])
-    out = np.empty_like(rows)
-    out[order] = rows
+    taken = take(np.asarray(indices)[order])
+    out = np.empty_like(taken)
+    out[order] = taken
     return out

@@ -119,11 +119,6 @@ def _check_part(part, start):
                          f"at row {row}")
 
 
-def block_weights(weights, start, stop):
-    """The weights of rows start..stop, or None for unweighted rows."""
-    return None if weights is None else weights.rows(start, stop)
-
-
 def array_weights(array):
     """RowWeights of an array already checked (e.g. a block of checked weights)."""
     array = np.ascontiguousarray(array, dtype=np.float64)
