@@ -210,11 +210,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             for n_iter in range(1, self.max_iter + 1):
                 prev_lower_bound = lower_bound
                 stats = yield self._e_step_request(X, params)
-                # the mean log-likelihood of the parameters *before*
-                # this iteration's M-step, as scikit-learn reports it
-                lower_bound = stats.log_likelihood / n_samples
                 self._step_reseeds = 0
-                params = self._m_step(stats)
+                new_params = self._m_step(stats)
+                lower_bound = self._lower_bound(stats, params, new_params, n_samples)
+                params = new_params
                 n_reseeded += self._step_reseeds
                 current_lower_bounds.append(lower_bound)
                 change = lower_bound - prev_lower_bound
@@ -252,6 +251,13 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.lower_bound_ = X.dtype.type(max_lower_bound)
         self.lower_bounds_ = [X.dtype.type(b) for b in best_lower_bounds]
 
+    def _lower_bound(self, stats, params, new_params, n_samples):
+        """The lower bound of an iteration: its E-step's statistics of X
+        under params, then its M-step's new_params. Here the mean
+        log-likelihood of the parameters *before* the M-step, as
+        scikit-learn reports it."""
+        return stats.log_likelihood / n_samples
+
     # -- progress ---------------------------------------------------------------------
     def _progress_bar(self, init, n_samples):
         if not getattr(self, "progress", False):
@@ -272,71 +278,6 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             weights, means, covariances = params[:3]
             callback(n_iter, lower_bound, {"weights": weights, "means": means,
                                            "covariances": covariances})
-
-    # -- stepwise EM ------------------------------------------------------------------
-    @releases_blocks
-    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseMixture:
-        """One stepwise-EM update from a mini-batch of rows.
-
-        The batch's sufficient statistics (per row, about the current means)
-        are blended into running ones, s <- (1 - eta) s + eta s_batch with
-        eta = (t + learning_offset) ** -learning_decay at the t-th update
-        (Cappe & Moulines 2009; Liang & Klein 2009), and the parameters are
-        re-estimated from s (the M-step, with reg_covar). The first call on
-        an unfitted model initialises it from its batch as ``fit`` would
-        (init_params, weights_init, means_init, precisions_init) and sets s
-        to that batch's statistics; a model fitted by ``fit`` continues from
-        its parameters the same way.
-
-        ``n_iter_`` counts the updates and ``lower_bounds_`` holds each
-        batch's mean log-likelihood under the parameters it was given
-        (before its update); ``converged_`` stays False.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or a streamed input
-        y : Ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-            The rows' weights, as in ``fit``; the batch's statistics are
-            then per unit of weight.
-
-        Returns
-        -------
-        self : object
-        """
-        self._check_hyperparameters()
-        fitted = hasattr(self, "converged_")
-        self._step_reseeds = 0
-        if fitted:
-            X = self._validate_predict_data(X).with_weights(sample_weight)
-            self._check_parameters(X)
-            params = self._get_parameters()
-        else:
-            X = self._validate_fit_data(X).with_weights(sample_weight)
-            self._check_parameters(X)
-            self._reseed_warned = False
-            params = self._initialize_parameters(X, check_random_state(self.random_state))
-        batch = self._e_step_stats(X, params).per_row()
-        running = getattr(self, "_stepwise_stats", None)
-        step = getattr(self, "_stepwise_count", 0)
-        if running is None:
-            running, step = batch, 0
-            self.lower_bounds_ = []
-        else:
-            eta = (step + self.learning_offset) ** -self.learning_decay
-            running = running.blended(batch, eta)
-        self._set_parameters(self._m_step(running))
-        self._cast_fitted(X.dtype)
-        self.n_reseeded_ = getattr(self, "n_reseeded_", 0) * fitted + self._step_reseeds
-        self._stepwise_stats = running
-        self._stepwise_count = step + 1
-        self.lower_bound_ = X.dtype.type(batch.log_likelihood / X.total_weight)
-        self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
-        self.n_iter_ = self._stepwise_count
-        self.converged_ = False
-        self._report(None, self.n_iter_, self.lower_bound_, self._get_parameters(),
-                     X.shape[0])
-        return self
 
     def _note_reseeded(self, components):
         """Count re-initialised components (collapse="reseed"); warn once."""

@@ -1,24 +1,19 @@
 """fastem.GaussianMixture: scikit-learn's estimator on fastem's kernels."""
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
-from sklearn.utils import check_array, check_random_state, check_scalar
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import check_array, check_scalar
 
 from fastem import _covariance as cov
-from fastem import _covtypes, _dask, _init, _missing_init, _reseed
-from fastem._base import BaseMixture
-from fastem._engine import Engine, _block_stats
+from fastem import _init, _reseed
+from fastem._kernel_mixture import KernelMixture
 from fastem._missing import gap_rows
 from fastem._sources import releases_blocks
-
-_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+from fastem._stepwise import StepwiseMixin
 
 
 def _check_shape(param, shape, name):
@@ -58,7 +53,7 @@ def _check_precisions(precisions, covtype, n_components, n_features):
     return precisions
 
 
-class GaussianMixture(BaseMixture):
+class GaussianMixture(StepwiseMixin, KernelMixture):
     """Gaussian mixture model fitted by EM, a drop-in for
     ``sklearn.mixture.GaussianMixture`` running on multi-threaded kernels.
 
@@ -251,29 +246,9 @@ class GaussianMixture(BaseMixture):
         self.persist = persist
         self.missing = missing
 
-    @property
-    def _covtype(self):
-        """The covariance type object of ``covariance_type``: everything that
-        depends on it goes through this one look-up."""
-        return _covtypes.get(self.covariance_type)
-
     # -- validation ----------------------------------------------------------------
     def _check_hyperparameters(self):
-        check_scalar(self.n_components, "n_components", Integral, min_val=1)
-        check_scalar(self.tol, "tol", Real, min_val=0.0)
-        check_scalar(self.reg_covar, "reg_covar", Real, min_val=0.0)
-        check_scalar(self.max_iter, "max_iter", Integral, min_val=0)
-        check_scalar(self.n_init, "n_init", Integral, min_val=1)
-        check_scalar(self.verbose_interval, "verbose_interval", Integral, min_val=1)
-        _covtypes.get(self.covariance_type)  # a ValueError for an unknown name
-        if self.init_params not in _INIT_PARAMS:
-            raise ValueError(
-                f"init_params must be one of {_INIT_PARAMS}, got {self.init_params!r}"
-            )
-        if self.chunk_size is not None:
-            check_scalar(self.chunk_size, "chunk_size", Integral, min_val=1)
-        if self.block_bytes is not None:
-            check_scalar(self.block_bytes, "block_bytes", Integral, min_val=1)
+        self._check_common_hyperparameters()
         if self.persist not in (None, True, False):
             raise ValueError(f"persist must be None, True or False, got {self.persist!r}")
         if self.missing not in ("error", "em"):
@@ -287,19 +262,6 @@ class GaussianMixture(BaseMixture):
         check_scalar(self.learning_decay, "learning_decay", Real, min_val=0.5,
                      max_val=1.0, include_boundaries="right")
         check_scalar(self.learning_offset, "learning_offset", Real, min_val=1.0)
-        if self.n_threads is not None and (
-            not isinstance(self.n_threads, Integral) or self.n_threads == 0
-        ):
-            raise ValueError(f"n_threads must be None or a non-zero int, got {self.n_threads!r}")
-        self._accepted_dtypes()
-
-    def _accepted_dtypes(self):
-        if self.dtype is None:
-            return [np.float64, np.float32]
-        dtype = np.dtype(self.dtype) if isinstance(self.dtype, (str, type, np.dtype)) else None
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype must be None, 'float32' or 'float64', got {self.dtype!r}")
-        return dtype.type
 
     def _check_parameters(self, X):
         n_features = X.shape[1]
@@ -315,36 +277,17 @@ class GaussianMixture(BaseMixture):
             None if self.precisions_init is None
             else _check_precisions(self.precisions_init, self._covtype, K, n_features)
         )
-        self._engine = Engine(self.covariance_type, K, n_features,
-                              self.chunk_size, self.n_threads, missing=self.missing == "em")
+        self._engine = self._make_engine(n_features)
 
     # -- EM steps --------------------------------------------------------------------
     def _initialize_steps(self, X, random_state):
         """The initial parameter tuple, as a generator of the passes it
         needs over X (k-means' passes can then be shared; see _init.run)."""
-        K = self.n_components
         if (self._weights_init is not None and self._means_init is not None
                 and self._precisions_init is not None):
             stats = None  # nothing to estimate, and no random numbers drawn
-        elif self.missing == "em" and _missing_init.has_gaps(X):
-            stats = _missing_init.initial_stats(self, X, random_state)
-        elif self.init_params == "kmeans":
-            engine = self._engine
-            centers = yield from _init.kmeans_steps(X, K, random_state, engine.chunk_size,
-                                                    engine.max_threads)
-            stats = yield _init.block_kmeans_stats, (
-                centers, self.covariance_type, self._init_shift(centers), engine.chunk_size,
-                engine.max_threads)
-        elif X.distributed:
-            stats = _dask.initial_stats(self, X, random_state)
-        elif self.init_params == "random":
-            stats = _init.stats_from_resp(X, self.covariance_type,
-                                          self._random_resp(random_state),
-                                          self._random_init_shift(X))
         else:
-            stats = _init.seeded_stats(X, self.covariance_type, self.init_params, K,
-                                       random_state, self._engine.chunk_size,
-                                       self._engine.max_threads)
+            stats = yield from self._initial_stats_steps(X, random_state)
 
         weights = means = covariances = None
         if stats is not None:
@@ -362,36 +305,9 @@ class GaussianMixture(BaseMixture):
         covariances = covtype.covariances_from_cholesky(prec_chol)
         return weights, means, covariances, prec_chol
 
-    def _initialize_parameters(self, X, random_state):
-        return _init.run(self._initialize_steps(X, random_state), X)
-
-    def _random_resp(self, random_state):
-        """resp_block of init_params="random": uniform draws, row-normalised."""
-        def random_resp(start, stop, rows):
-            resp = random_state.uniform(size=(stop - start, self.n_components))
-            return resp / resp.sum(axis=1)[:, np.newaxis]
-        return random_resp
-
-    def _random_init_shift(self, X):
-        """Statistics shift of init_params="random": the mean of the first
-        rows, for every component."""
-        first = np.asarray(X.rows(0, min(1024, X.n_samples)), dtype=np.float64).mean(axis=0)
-        return self._init_shift(np.repeat(first[np.newaxis], self.n_components, 0))
-
-    def _init_shift(self, centers):
-        return self._covtype.init_shift(centers)
-
-    def _e_step_stats(self, X, params):
-        return self._engine.em_stats(X, self._e_step_task(X, params)[1])
-
-    def _e_step_task(self, X, params):
-        """(engine, kernel parameters) of the E-step of params on X."""
+    def _kernel_params(self, engine, params, dtype):
         weights, means, _, prec_chol = params
-        return self._engine, self._engine.kernel_params(weights, means, prec_chol, X.dtype)
-
-    def _e_step_request(self, X, params):
-        """The E-step of params as a pass (block function, arguments)."""
-        return _block_stats, self._e_step_task(X, params)
+        return engine.kernel_params(weights, means, prec_chol, dtype)
 
     def _m_step(self, stats):
         nk, means, covariances = cov.estimate_parameters(stats, self.reg_covar)
@@ -410,6 +326,9 @@ class GaussianMixture(BaseMixture):
             self._note_reseeded(bad)
         return weights, means, covariances, prec_chol
 
+    _FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_cholesky_",
+                      "precisions_")
+
     def _get_parameters(self):
         return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
@@ -417,50 +336,6 @@ class GaussianMixture(BaseMixture):
         (self.weights_, self.means_, self.covariances_,
          self.precisions_cholesky_) = params
         self.precisions_ = self._covtype.precisions_from_cholesky(self.precisions_cholesky_)
-
-    def _cast_fitted(self, dtype):
-        for name in ("weights_", "means_", "covariances_", "precisions_cholesky_",
-                     "precisions_"):
-            setattr(self, name, np.asarray(getattr(self, name), dtype=dtype))
-
-    def _fitted_dtype(self):
-        return self.means_.dtype
-
-    def _scoring(self, X):
-        engine = getattr(self, "_engine", None)
-        if engine is None or engine.n_features != X.shape[1]:
-            engine = Engine(self.covariance_type, self.n_components, X.shape[1],
-                            self.chunk_size, self.n_threads, missing=self.missing == "em")
-        kp = engine.kernel_params(self.weights_, self.means_,
-                                  self.precisions_cholesky_, X.dtype)
-        return engine, kp
-
-    def _score(self, X, **outputs):
-        engine, kp = self._scoring(X)
-        if X.distributed:
-            # lazy dask arrays, computed block-wise on the cluster
-            return {key: _dask.score_lazy(engine, X, kp, key, outputs["dtype"])
-                    if outputs.get(key) else None
-                    for key in ("log_likelihood", "resp", "labels")}
-        return engine.score(X, kp, **outputs)
-
-    def _total_log_likelihood(self, X):
-        engine, kp = self._scoring(X)
-        return engine.total_log_likelihood(X, kp)
-
-    # -- model files ---------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted model to ``path``; ``fastem.load(path)`` reads it
-        back exactly. The file is an ``.npz`` archive of plain arrays (no
-        pickle: loading it cannot run code), versioned; see fastem/_io.py.
-        Parameters a file cannot hold as plain data (a ``callback``, a
-        RandomState ``random_state``) are saved as None."""
-        from fastem import _io
-        _io.save(self, path)
-
-    # -- model size, criteria, sampling --------------------------------------------------
-    def _n_parameters(self):
-        return cov.n_parameters(self._covtype, self.n_components, self.means_.shape[1])
 
     @releases_blocks
     def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -476,17 +351,6 @@ class GaussianMixture(BaseMixture):
         of the weighted log-likelihood with ``sample_weight``."""
         X = self._validate_predict_data(X).with_weights(sample_weight)
         return self._information_criteria(X)["aic"]
-
-    def _information_criteria(self, X):
-        """Total log-likelihood, BIC and AIC of validated X from one pass."""
-        return self._criteria(self._total_log_likelihood(X), X.total_weight)
-
-    def _criteria(self, log_likelihood, n):
-        """Total log-likelihood, BIC and AIC of a log-likelihood of n rows."""
-        p = self._n_parameters()
-        return {"log_likelihood": log_likelihood,
-                "bic": -2 * log_likelihood + p * math.log(n),
-                "aic": -2 * log_likelihood + 2 * p}
 
     @releases_blocks
     def impute(self, X: ArrayLike) -> np.ndarray:
@@ -518,28 +382,6 @@ class GaussianMixture(BaseMixture):
         for start, stop, block in _init.iter_blocks(X):
             out[start:stop] = _impute_block(block, marginals, dtype)
         return out
-
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw samples from the fitted mixture.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            The component each sample was drawn from.
-        """
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples}. The sampling "
-                "requires at least one sample."
-            )
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        parts = self._covtype.sample(rng, self.means_, self.covariances_, counts)
-        y = np.concatenate([np.full(int(n), k, dtype=np.int64)
-                            for k, n in enumerate(counts)])
-        return np.vstack(parts), y
 
 
 def _impute_block(block, marginals, dtype):
