@@ -1,9 +1,11 @@
 """fastem: Gaussian mixture models fitted by EM on large data, fast, on the CPU.
 
-``fastem.GaussianMixture`` is a drop-in for scikit-learn's, running on
+``fastem.GaussianMixture`` and ``fastem.BayesianGaussianMixture`` are drop-ins
+for scikit-learn's, running on
 multi-threaded Cython kernels that turn each EM iteration into one streaming
 pass over the data.
 """
+from fastem._bayesian_mixture import BayesianGaussianMixture
 from fastem._config import show_config
 from fastem._gaussian_mixture import GaussianMixture
 from fastem._io import load
@@ -14,6 +16,7 @@ from fastem._summaries import from_summaries, summarize
 from fastem._version import __version__
 
 __all__ = [
+    "BayesianGaussianMixture",
     "GaussianMixture",
     "ModelSelection",
     "Streamed",

@@ -201,7 +201,8 @@ class KernelParams:
     about.
     """
 
-    def __init__(self, weights, means, prec_chol, covariance_type: CovType, dtype):
+    def __init__(self, weights, means, prec_chol, covariance_type: CovType, dtype,
+                 log_weights=None):
         covtype = _covtypes.get(covariance_type)
         # a model fitted on float32 data holds float32 parameters: the
         # constants are formed in float64 all the same
@@ -211,8 +212,13 @@ class KernelParams:
         self.cov_code = covtype.code
         self.covariance_type = covtype.name
         self.n_components, self.n_features = n_components, n_features
-        # log 0 = -inf marks an empty component (exp gives exactly 0)
-        if np.count_nonzero(weights) == n_components:
+        # log 0 = -inf marks an empty component (exp gives exactly 0);
+        # given log_weights (the Bayesian mixture's expected log-weights
+        # and constants) replace log(weights), which then only place the
+        # statistics' shift
+        if log_weights is not None:
+            log_weights = np.asarray(log_weights, dtype=np.float64)
+        elif np.count_nonzero(weights) == n_components:
             log_weights = np.log(weights)
         else:
             log_weights = np.full(n_components, -np.inf)

@@ -132,8 +132,9 @@ class Engine:
             return max(1, min(size, max(per_thread, _MIN_CHUNK)))
         return max(1, min(self.chunk_size, n_samples))
 
-    def kernel_params(self, weights, means, prec_chol, dtype):
-        return KernelParams(weights, means, prec_chol, self.covariance_type, dtype)
+    def kernel_params(self, weights, means, prec_chol, dtype, log_weights=None):
+        return KernelParams(weights, means, prec_chol, self.covariance_type, dtype,
+                            log_weights)
 
     def em_stats(self, X, params):
         """One fused E-step + statistics pass over X (a RowSource or an

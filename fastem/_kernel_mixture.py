@@ -20,6 +20,7 @@ from fastem import _covariance as cov
 from fastem import _covtypes, _dask, _init, _missing_init
 from fastem._base import BaseMixture
 from fastem._engine import Engine, _block_stats
+from fastem._sources import as_source
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -98,6 +99,7 @@ class KernelMixture(BaseMixture):
                                   random_state, engine.chunk_size, engine.max_threads)
 
     def _initialize_parameters(self, X, random_state):
+        X = as_source(X)  # (an array as scikit-learn's own tests pass it)
         return _init.run(self._initialize_steps(X, random_state), X)
 
     def _random_resp(self, random_state):
@@ -136,7 +138,9 @@ class KernelMixture(BaseMixture):
     # -- fitted arrays -------------------------------------------------------------------
     def _cast_fitted(self, dtype):
         for name in self._FITTED_ARRAYS:
-            setattr(self, name, np.asarray(getattr(self, name), dtype=dtype))
+            value = np.asarray(getattr(self, name), dtype=dtype)
+            # a scalar stays a NumPy scalar (the tied degrees of freedom)
+            setattr(self, name, value[()] if value.ndim == 0 else value)
 
     def _fitted_dtype(self):
         return self.means_.dtype

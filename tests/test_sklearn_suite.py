@@ -1,4 +1,5 @@
-"""scikit-learn's own GaussianMixture tests, run on fastem's GaussianMixture.
+"""scikit-learn's own GaussianMixture and BayesianGaussianMixture tests, run
+on fastem's.
 
 The installed scikit-learn ships its test module; running it with the
 estimator replaced (tests/sklearn_swap.py) catches any drift from
@@ -13,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
-MODULE = "sklearn.mixture.tests.test_gaussian_mixture"
+MODULES = {"GaussianMixture": "sklearn.mixture.tests.test_gaussian_mixture",
+           "BayesianGaussianMixture": "sklearn.mixture.tests.test_bayesian_mixture"}
 
 
-def test_scikit_learns_gaussian_mixture_tests_pass_on_fastem(tmp_path):
-    if find_spec("sklearn.mixture.tests") is None or find_spec(MODULE) is None:
+@pytest.mark.parametrize("estimator", sorted(MODULES))
+def test_scikit_learns_mixture_tests_pass_on_fastem(estimator, tmp_path):
+    module = MODULES[estimator]
+    if find_spec("sklearn.mixture.tests") is None or find_spec(module) is None:
         pytest.skip("this scikit-learn was installed without its tests")
     env = dict(os.environ, SKLEARN_RUN_FLOAT32_TESTS="1",
                PYTHONPATH=os.pathsep.join(
@@ -25,10 +29,10 @@ def test_scikit_learns_gaussian_mixture_tests_pass_on_fastem(tmp_path):
                    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     # from an empty directory, so that this project's pytest settings stay out
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", MODULE, "-p", "sklearn_swap",
+        [sys.executable, "-m", "pytest", "--pyargs", module, "-p", "sklearn_swap",
          "-p", "no:cacheprovider", "-q", "-rfExX"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-6000:]
-    assert f"GaussianMixture is fastem's in ['{MODULE}']" in output, output[-3000:]
+    assert f"fastem's estimators in ['{module}.{estimator}']" in output, output[-3000:]
     assert " passed" in output

@@ -158,6 +158,34 @@ class CovarianceType:
         values, vectors = np.linalg.eigh(cov)
         return vectors[:, -1] * np.sqrt(max(values[-1], 0.0))
 
+    # -- the variational Bayesian mixture (fastem/_bayesian_mixture.py) -----------------------
+    #: What the Bayesian mixture's default covariance_prior is made of: the
+    #: data's covariance matrix ("matrix") or its variances ("variances").
+    prior_moment = "matrix"
+
+    def covariance_prior_from(self, moment):
+        """The default covariance_prior from the data's prior_moment."""
+        return np.atleast_2d(moment)
+
+    def check_covariance_prior(self, prior, n_features):
+        """A user's covariance_prior, checked (scikit-learn's rules), float64."""
+        raise NotImplementedError
+
+    def variational_covariances(self, nk, xk, sk, mean_precision, prior):
+        """(degrees_of_freedom, covariances) of the variational Wishart
+        factor from the statistics' (nk, means xk, covariances sk) and the
+        priors (prior.mean, prior.mean_precision, prior.covariance,
+        prior.dof): scikit-learn's estimate for the type, whose
+        covariances are the inverses of the expected precisions (W nu)^-1."""
+        raise NotImplementedError
+
+    def mahalanobis_sum(self, stats, means, prec_chol):
+        """sum_k sum_n r_nk (x_n - mu_k)^T P_k (x_n - mu_k) of the rows the
+        statistics summarise (P_k = U_k U_k^T), from the statistics alone:
+        each component's scatter about mu_k, contracted with P_k."""
+        scatter = self.recentered_s2(stats.s2, stats.nk, stats.s1, means - stats.shift)
+        return float(np.sum(scatter * self.precisions_from_cholesky(prec_chol)))
+
     # -- using a fitted model -----------------------------------------------------------------
     def dense(self, covariances, n_components, n_features):
         """Each component's full (D, D) covariance matrix: (K, D, D)."""
@@ -254,6 +282,20 @@ def check_symmetric_positive_definite(precisions, name, n_features):
     for p in precisions.reshape(-1, n_features, n_features):
         if not (np.allclose(p, p.T) and np.all(np.linalg.eigvalsh(p) > 0.0)):
             raise ValueError(f"'{name} precision' should be symmetric, positive-definite")
+
+
+def check_matrix_prior(prior, name, n_features):
+    """A (D, D) covariance_prior of full or tied covariance, checked as
+    scikit-learn checks it."""
+    from sklearn.utils import check_array
+
+    prior = check_array(prior, dtype=[np.float64, np.float32], ensure_2d=False,
+                        input_name="covariance_prior")
+    if prior.shape != (n_features, n_features):
+        raise ValueError(f"The parameter '{name} covariance_prior' should have the shape "
+                         f"of {(n_features, n_features)}, but got {prior.shape}")
+    check_symmetric_positive_definite(prior, name, n_features)
+    return prior
 
 
 def check_positive(precisions, name):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils import check_array
 
 from fastem._covtypes._base import (
     NK_EPS,
@@ -61,6 +62,28 @@ class Diag(CovarianceType):
 
     def check_precisions(self, precisions, n_features):
         check_positive(precisions, self.name)
+
+    prior_moment = "variances"
+
+    def covariance_prior_from(self, moment):
+        return moment
+
+    def check_covariance_prior(self, prior, n_features):
+        prior = check_array(prior, dtype=[np.float64, np.float32], ensure_2d=False,
+                            input_name="covariance_prior")
+        if prior.shape != (n_features,):
+            raise ValueError(f"The parameter '{self.name} covariance_prior' should have "
+                             f"the shape of {(n_features,)}, but got {prior.shape}")
+        check_positive(prior, self.name)
+        return prior
+
+    def variational_covariances(self, nk, xk, sk, mean_precision, prior):
+        dof = prior.dof + nk
+        diff = xk - prior.mean
+        covariances = prior.covariance + nk[:, np.newaxis] * (
+            sk + (prior.mean_precision / mean_precision)[:, np.newaxis] * np.square(diff))
+        covariances /= dof[:, np.newaxis]
+        return dof, covariances
 
     def dense(self, covariances, n_components, n_features):
         return covariances[:, :, np.newaxis] * np.eye(n_features)

@@ -5,6 +5,7 @@ import numpy as np
 
 from fastem._covtypes._base import (
     CovarianceType,
+    check_matrix_prior,
     check_symmetric_positive_definite,
     cholesky_stack,
     flipudlr,
@@ -77,6 +78,21 @@ class Full(CovarianceType):
     def kernel_center(self, weights, means):
         # statistics about each component's own mean
         return np.zeros(means.shape[1]), means
+
+    def check_covariance_prior(self, prior, n_features):
+        return check_matrix_prior(prior, self.name, n_features)
+
+    def variational_covariances(self, nk, xk, sk, mean_precision, prior):
+        # scikit-learn's sum, term by term: prior + n_k S_k + n_k beta_0 /
+        # beta_k (x_k - m_0)(x_k - m_0)^T, over nu_k
+        dof = prior.dof + nk
+        diff = xk - prior.mean
+        scale = nk * prior.mean_precision / mean_precision
+        covariances = (prior.covariance + nk[:, np.newaxis, np.newaxis] * sk
+                       + scale[:, np.newaxis, np.newaxis]
+                       * (diff[:, :, np.newaxis] * diff[:, np.newaxis, :]))
+        covariances /= dof[:, np.newaxis, np.newaxis]
+        return dof, covariances
 
     def dense(self, covariances, n_components, n_features):
         return covariances.copy()

@@ -1,6 +1,8 @@
 """covariance_type="spherical": each component has a single variance."""
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
 from fastem._covtypes.diag import Diag, mean_terms
@@ -31,6 +33,23 @@ class Spherical(Diag):
         # scikit-learn's: the mean of diag's variances (s2 is their trace)
         total = stats.s2 / nk + mean_terms(stats, nk, delta).sum(axis=1)
         return total / delta.shape[1] + reg_covar
+
+    def covariance_prior_from(self, moment):
+        return moment.mean()
+
+    def check_covariance_prior(self, prior, n_features):
+        if not (isinstance(prior, Real) and prior > 0):
+            raise ValueError("The parameter 'spherical covariance_prior' should be a "
+                             f"positive number, got {prior!r}")
+        return float(prior)
+
+    def variational_covariances(self, nk, xk, sk, mean_precision, prior):
+        dof = prior.dof + nk
+        diff = xk - prior.mean
+        covariances = prior.covariance + nk * (
+            sk + prior.mean_precision / mean_precision * np.mean(np.square(diff), 1))
+        covariances /= dof
+        return dof, covariances
 
     def log_det_cholesky(self, prec_chol, n_features):
         # per component: D log u_k

@@ -6,6 +6,7 @@ import numpy as np
 from fastem._covtypes._base import (
     NK_EPS,
     CovarianceType,
+    check_matrix_prior,
     check_symmetric_positive_definite,
     cholesky_stack,
     flipudlr,
@@ -88,6 +89,29 @@ class Tied(CovarianceType):
     def kernel_loc(self, means, center, prec_chol):
         # y_k = (x - c) U - (mu_k - c) U: one triangular product per row instead of K
         return (means - center) @ prec_chol
+
+    def check_covariance_prior(self, prior, n_features):
+        return check_matrix_prior(prior, self.name, n_features)
+
+    def variational_covariances(self, nk, xk, sk, mean_precision, prior):
+        # one Wishart factor, with the components' mean count
+        n_components = nk.shape[0]
+        dof = prior.dof + nk.sum() / n_components
+        diff = xk - prior.mean
+        covariances = (prior.covariance + sk * nk.sum() / n_components
+                       + prior.mean_precision / n_components
+                       * np.dot((nk / mean_precision) * diff.T, diff))
+        covariances /= dof
+        return dof, covariances
+
+    def mahalanobis_sum(self, stats, means, prec_chol):
+        # s2 is the scatter of all rows about c; about each component's
+        # mean, summed over components with d_k = mu_k - c:
+        # s2 - sum_k (s1_k d_k^T + d_k s1_k^T - n_k d_k d_k^T)
+        d = means - stats.shift
+        cross = stats.s1.T @ d
+        scatter = stats.s2 - cross - cross.T + (stats.nk[:, np.newaxis] * d).T @ d
+        return float(np.sum(scatter * self.precisions_from_cholesky(prec_chol)))
 
     def dense(self, covariances, n_components, n_features):
         return np.broadcast_to(covariances, (n_components, n_features, n_features)).copy()
