@@ -1,19 +1,27 @@
-"""Model files: a fitted GaussianMixture as an ``.npz`` archive that loads
-without pickle, so loading a file can never run code.
+"""Model files: a fitted GaussianMixture or BayesianGaussianMixture as an
+``.npz`` archive that loads without pickle, so loading a file can never run
+code.
 
-Layout (format version 1): every entry is a plain array.
+Layout: every entry is a plain array.
 
     fastem_format          "fastem-gaussian-mixture"
-    fastem_format_version  1
+    fastem_format_version  1 (GaussianMixture), 2 (BayesianGaussianMixture)
     fastem_version         the fastem that wrote it
+    estimator              (version 2) the estimator's class name
     params_json            JSON of the constructor's scalar parameters
     param__<name>          each array-valued constructor parameter that is set
-                           (weights_init, means_init, precisions_init)
+                           (weights_init, means_init, precisions_init;
+                           mean_prior, covariance_prior)
     weights_, means_, covariances_, precisions_, precisions_cholesky_,
     lower_bounds_, converged_, n_iter_, lower_bound_, n_features_in_,
     n_reseeded_
                            (the fitted arrays and bounds float32 for a model
                            fitted on float32 data, as it returns them)
+    mean_precision_, degrees_of_freedom_, weight_concentration_,
+    mean_prior_, covariance_prior_, weight_concentration_prior_,
+    mean_precision_prior_, degrees_of_freedom_prior_
+                           (BayesianGaussianMixture; a Dirichlet process's
+                           weight_concentration_ pair as one (2, K) array)
 
 A parameter that JSON cannot hold is saved as None and so loads as None:
 a ``callback`` (a function), a ``random_state`` that is a RandomState
@@ -31,15 +39,23 @@ import numpy as np
 from fastem._atomic import atomic_write
 
 if TYPE_CHECKING:
+    from fastem._bayesian_mixture import BayesianGaussianMixture
     from fastem._gaussian_mixture import GaussianMixture
 
 FORMAT = "fastem-gaussian-mixture"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# the format version of each estimator's files (older fastem read version 1)
+_VERSIONS = {"GaussianMixture": 1, "BayesianGaussianMixture": 2}
 
-_ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
+_ARRAY_PARAMS = {"GaussianMixture": ("weights_init", "means_init", "precisions_init"),
+                 "BayesianGaussianMixture": ("mean_prior", "covariance_prior")}
 _FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_",
                   "precisions_cholesky_", "lower_bounds_")
 _FITTED_SCALARS = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
+# the Bayesian mixture's own fitted values, each kept in its own dtype
+_BAYESIAN = ("mean_precision_", "degrees_of_freedom_", "weight_concentration_",
+             "mean_prior_", "covariance_prior_", "weight_concentration_prior_",
+             "mean_precision_prior_", "degrees_of_freedom_prior_")
 
 
 def save(gm, path: str | os.PathLike) -> None:
@@ -51,11 +67,12 @@ def save(gm, path: str | os.PathLike) -> None:
     import fastem
 
     check_is_fitted(gm)
+    estimator = type(gm).__name__
     params = gm.get_params()
     scalars = {}
     arrays = {}
     for name, value in params.items():
-        if name in _ARRAY_PARAMS:
+        if name in _ARRAY_PARAMS[estimator]:
             if value is not None:
                 arrays[f"param__{name}"] = np.asarray(value, dtype=np.float64)
             continue
@@ -68,11 +85,16 @@ def save(gm, path: str | os.PathLike) -> None:
     for name in _FITTED_SCALARS:
         arrays[name] = np.asarray(getattr(gm, name))
     arrays["n_reseeded_"] = np.asarray(getattr(gm, "n_reseeded_", 0))
+    if estimator == "BayesianGaussianMixture":
+        arrays["estimator"] = np.asarray(estimator)
+        for name in _BAYESIAN:
+            # (a stick-breaking pair of arrays stacks into one)
+            arrays[name] = np.asarray(getattr(gm, name))
     # a file object: np.savez adds no suffix; written beside path and renamed
     # over it, so that an existing model survives a failed save
     with atomic_write(path) as f:
         np.savez(f, fastem_format=np.asarray(FORMAT),
-                 fastem_format_version=np.asarray(FORMAT_VERSION),
+                 fastem_format_version=np.asarray(_VERSIONS[estimator]),
                  fastem_version=np.asarray(fastem.__version__),
                  params_json=np.asarray(json.dumps(scalars)), **arrays)
 
@@ -93,7 +115,7 @@ def _json_value(value):
     return value
 
 
-def load(path: str | os.PathLike) -> GaussianMixture:
+def load(path: str | os.PathLike) -> GaussianMixture | BayesianGaussianMixture:
     """Read a model written by :func:`save`.
 
     Parameters that were not saved (see the module doc) are None.
@@ -106,6 +128,7 @@ def load(path: str | os.PathLike) -> GaussianMixture:
         The file is not a fastem model, is truncated or corrupt, or was
         written by a newer fastem with a format this one does not know.
     """
+    from fastem._bayesian_mixture import BayesianGaussianMixture
     from fastem._gaussian_mixture import GaussianMixture
 
     try:
@@ -132,17 +155,23 @@ def load(path: str | os.PathLike) -> GaussianMixture:
             f"{data['fastem_version'].item()}; this fastem reads up to version "
             f"{FORMAT_VERSION}: upgrade fastem"
         )
+    estimator = data["estimator"].item() if "estimator" in data else "GaussianMixture"
+    classes = {"GaussianMixture": GaussianMixture,
+               "BayesianGaussianMixture": BayesianGaussianMixture}
+    if estimator not in classes:
+        raise ValueError(f"fastem: {path} holds an unknown estimator {estimator!r}")
+    bayesian = _BAYESIAN if estimator == "BayesianGaussianMixture" else ()
     missing = [name for name in ("params_json",) + _FITTED_ARRAYS + _FITTED_SCALARS
-               if name not in data]
+               + bayesian if name not in data]
     if missing:
         raise ValueError(f"fastem: {path} is incomplete: missing {', '.join(missing)}")
     try:
         params = json.loads(data["params_json"].item())
     except (ValueError, TypeError) as exc:
         raise ValueError(f"fastem: {path} has unreadable parameters: {exc}") from None
-    for name in _ARRAY_PARAMS:
-        params[name] = data.get(f"param__{name}")
-    gm = GaussianMixture()
+    for name in _ARRAY_PARAMS[estimator]:
+        params[name] = _plain(data.get(f"param__{name}"))
+    gm = classes[estimator]()
     unknown = set(params) - set(gm.get_params())
     if unknown:
         raise ValueError(f"fastem: {path} has unknown parameters {sorted(unknown)}")
@@ -157,8 +186,20 @@ def load(path: str | os.PathLike) -> GaussianMixture:
     gm.n_features_in_ = int(data["n_features_in_"])
     # files written before collapse="reseed" have no count: nothing reseeded
     gm.n_reseeded_ = int(data.get("n_reseeded_", 0))
+    for name in bayesian:
+        setattr(gm, name, _plain(data[name]))
+    if bayesian and gm.weight_concentration_prior_type == "dirichlet_process":
+        gm.weight_concentration_ = tuple(gm.weight_concentration_)
     _check_model(gm, path)
     return gm
+
+
+def _plain(value):
+    """A 0-d array as the NumPy scalar it holds (a spherical covariance
+    prior, a tied model's degrees of freedom); others as they are."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
 
 
 def _check_model(gm, path):
@@ -172,8 +213,15 @@ def _check_model(gm, path):
             f"fastem: {path}: unknown covariance_type {gm.covariance_type!r}") from None
     expected = {"weights_": (K,), "means_": (K, D), "covariances_": shape,
                 "precisions_": shape, "precisions_cholesky_": shape}
+    if hasattr(gm, "mean_precision_"):
+        covtype = _covtypes.get(gm.covariance_type)
+        expected.update(mean_precision_=(K,), mean_prior_=(D,),
+                        degrees_of_freedom_=(K,) if covtype.per_component else (),
+                        weight_concentration_=(
+                            (2, K) if gm.weight_concentration_prior_type == "dirichlet_process"
+                            else (K,)))
     for name, want in expected.items():
-        got = getattr(gm, name).shape
+        got = np.shape(getattr(gm, name))
         if got != want:
             raise ValueError(f"fastem: {path}: {name} has shape {got}, expected {want}")
         if not np.all(np.isfinite(getattr(gm, name))):
