@@ -58,6 +58,34 @@ def _ellipse_geometry(cov, n_sigma):
     return width, height, angle
 
 
+# A Bayesian mixture switches the components the data do not need off by
+# giving them weights near 0: plots draw the components above this weight
+ACTIVE_WEIGHT = 0.01
+
+
+def is_bayesian(gm) -> bool:
+    return hasattr(gm, "weight_concentration_")
+
+
+def shown_components(gm) -> list[int]:
+    """The components a plot draws: all of them, or for a Bayesian mixture
+    those with a weight of at least ACTIVE_WEIGHT."""
+    n_components = gm.means_.shape[0]
+    if not is_bayesian(gm):
+        return list(range(n_components))
+    return [k for k in range(n_components) if gm.weights_[k] >= ACTIVE_WEIGHT]
+
+
+def mixture_title(gm) -> str:
+    """'3-component Gaussian mixture', or for a Bayesian mixture how many
+    of its components are in use."""
+    n_components = gm.means_.shape[0]
+    if is_bayesian(gm):
+        return (f"Bayesian mixture: {len(shown_components(gm))} of {n_components} "
+                "components in use")
+    return f"{n_components}-component Gaussian mixture"
+
+
 def plot_mixture_2d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None,
                     feature_names: Sequence[str] | None = None) -> Figure:
     """Scatter two-dimensional data coloured by component, with the fitted
@@ -70,8 +98,9 @@ def plot_mixture_2d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None,
 
     Parameters
     ----------
-    gm : GaussianMixture
-        A mixture fitted on two features, of any ``covariance_type``.
+    gm : GaussianMixture or BayesianGaussianMixture
+        A mixture fitted on two features, of any ``covariance_type`` (of a
+        Bayesian mixture, the components of weight ACTIVE_WEIGHT or more).
     X : array-like of shape (n_samples, 2)
         The points to draw.
     ax : matplotlib.axes.Axes, optional
@@ -125,7 +154,9 @@ def plot_mixture_2d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None,
     colors = [f"C{k % 10}" for k in range(n_components)]
 
     handles = []
-    for k, (mean, cov) in enumerate(zip(gm.means_, component_covariances(gm), strict=True)):
+    covariances = component_covariances(gm)
+    for k in shown_components(gm):
+        mean, cov = gm.means_[k], covariances[k]
         members = X[labels == k]
         ax.scatter(members[:, 0], members[:, 1], s=14, color=colors[k],
                    alpha=0.6, edgecolors="none")
@@ -151,7 +182,6 @@ def plot_mixture_2d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None,
     ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.9)
     ax.set_xlabel(feature_names[0])
     ax.set_ylabel(feature_names[1])
-    ax.set_title(f"{n_components}-component Gaussian mixture "
-                 f"({gm.covariance_type} covariance)")
+    ax.set_title(f"{mixture_title(gm)} ({gm.covariance_type} covariance)")
     ax.autoscale_view()
     return fig

@@ -62,7 +62,7 @@ class ModelSelection:
 
     Attributes
     ----------
-    best_ : GaussianMixture
+    best_ : GaussianMixture or BayesianGaussianMixture
         The fitted candidate with the lowest criterion (the highest cv_mean).
     criterion : str
         "bic", "aic", "icl" or "cv".
@@ -144,10 +144,11 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
                  covariance_types: Iterable[str] = ("full", "tied", "diag", "spherical"),
                  criterion: str = "bic", progress: bool = False,
                  sample_weight: Any = None, cv: Any = 5, shared_pass: bool | None = None,
-                 **params: Any) -> ModelSelection:
-    """Fit a GaussianMixture for every number of components and covariance
-    type, and keep the one with the lowest criterion (or, with
-    criterion="cv", the highest held-out log-likelihood).
+                 bayesian: bool = False, **params: Any) -> ModelSelection:
+    """Fit a GaussianMixture (or BayesianGaussianMixture) for every number
+    of components and covariance type, and keep the one with the lowest
+    criterion (or, with criterion="cv", the highest held-out
+    log-likelihood).
 
     Parameters
     ----------
@@ -175,9 +176,15 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
         block once for all the candidates still iterating, instead of once
         per candidate (the results are the same to the last bit). None: on
         streamed and dask inputs, where reading is the cost.
+    bayesian : bool, default=False
+        The candidates are ``BayesianGaussianMixture``: n_components is then
+        each candidate's largest number of components, and the criteria
+        are of its ``score`` (the variational expected log-density),
+        counting the parameters of all n_components (criterion="cv" needs
+        no count).
     **params
-        Passed to every ``GaussianMixture`` (random_state, n_init, tol,
-        max_iter, reg_covar, n_threads, ...).
+        Passed to every candidate (random_state, n_init, tol, max_iter,
+        reg_covar, n_threads, ...; with bayesian, its priors).
 
     Returns
     -------
@@ -189,8 +196,7 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
     table with its error; ConvergenceWarnings are not raised, the table's
     "converged" column says it.
     """
-    from fastem._gaussian_mixture import GaussianMixture
-
+    estimator = _estimator(bayesian)
     criterion = str(criterion).lower()
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
@@ -212,7 +218,8 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
     if shared_pass is None:
         shared_pass = as_source(X, lazy=True).streamed
     if shared_pass and criterion != "cv":
-        return _select_together(X, candidates, criterion, progress, sample_weight, params)
+        return _select_together(X, candidates, criterion, progress, sample_weight,
+                                estimator, params)
     iterator = candidates
     if progress:
         from tqdm.auto import tqdm
@@ -223,8 +230,7 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
         row.update(n_components=k, covariance_type=covariance_type, error=None)
 
         def make(k=k, covariance_type=covariance_type):
-            return GaussianMixture(n_components=k, covariance_type=covariance_type,
-                                   **params)
+            return estimator(n_components=k, covariance_type=covariance_type, **params)
         try:
             if criterion == "cv":
                 row.update(_cv.cross_validate(make, X, fold_list, weights))
@@ -241,8 +247,8 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
         if not all(math.isnan(s) for s in scores):
             # the winner, refitted on all rows, with its other criteria
             row = table[int(np.nanargmin(scores))]
-            gm = GaussianMixture(n_components=row["n_components"],
-                                 covariance_type=row["covariance_type"], **params)
+            gm = estimator(n_components=row["n_components"],
+                           covariance_type=row["covariance_type"], **params)
             cv_columns = {name: row[name] for name in ("cv_mean", "cv_std", "n_iter",
                                                        "converged")}
             _fit_and_score(gm, X, sample_weight, row)
@@ -251,12 +257,17 @@ def select_model(X: Any, n_components: Iterable[int] = range(1, 10),
     return ModelSelection(table, models, criterion)
 
 
-def _select_together(X, candidates, criterion, progress, sample_weight, params):
-    """select_model's fits in shared passes (fastem/_shared_pass.py)."""
+def _estimator(bayesian):
+    if bayesian:
+        from fastem._bayesian_mixture import BayesianGaussianMixture
+        return BayesianGaussianMixture
     from fastem._gaussian_mixture import GaussianMixture
+    return GaussianMixture
 
-    models = [GaussianMixture(n_components=k, covariance_type=t, **params)
-              for k, t in candidates]
+
+def _select_together(X, candidates, criterion, progress, sample_weight, estimator, params):
+    """select_model's fits in shared passes (fastem/_shared_pass.py)."""
+    models = [estimator(n_components=k, covariance_type=t, **params) for k, t in candidates]
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -239,6 +239,19 @@ def build_parser():
                      help="'em': NaN (and empty CSV cells) are missing values, fitted "
                           "by EM on the observed coordinates; 'error' (default): "
                           "they are an error")
+    fit.add_argument("--bayesian", action="store_true",
+                     help="fit a variational Bayesian mixture "
+                          "(BayesianGaussianMixture): K is the largest number of "
+                          "components, and those the data do not need get weights "
+                          "near 0")
+    fit.add_argument("--prior-type", choices=("dirichlet_process", "dirichlet_distribution"),
+                     default="dirichlet_process",
+                     help="with --bayesian: the weights' prior (default: "
+                          "dirichlet_process)")
+    fit.add_argument("--weight-concentration-prior", metavar="GAMMA",
+                     type=_number(float, lambda v: v > 0, "> 0"),
+                     help="with --bayesian: the prior's concentration; smaller values "
+                          "favour fewer components (default: 1/K)")
     fit.add_argument("--progress", action="store_true",
                      help="show progress bars (EM iterations with rows/s; the "
                           "candidates of a selection); needs tqdm")
@@ -341,26 +354,32 @@ def _default_model_path(data):
 def _run_fit(args):
     from fastem._cli_data import open_data, split_weights
 
+    params = dict(max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
+                  random_state=args.seed)
+    params.update(_model_params(args))
     X = open_data(args.data, args.dataset, gaps=args.missing == "em")
     weights = None
     if args.weights is not None:
         X, weights = split_weights(args.data, X, args.weights)
-    params = dict(max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
-                  random_state=args.seed, missing=args.missing)
     candidates = len(args.n_components) * len(args.covariance_type)
     if candidates > 1:
         selection = fastem.select_model(X, n_components=args.n_components,
                                         covariance_types=args.covariance_type,
                                         criterion=args.criterion,
                                         progress=args.progress, sample_weight=weights,
-                                        cv=args.folds, **params)
+                                        cv=args.folds, bayesian=args.bayesian, **params)
         print(selection)
         print()
         gm = selection.best_
     else:
-        gm = fastem.GaussianMixture(n_components=args.n_components[0],
-                                    covariance_type=args.covariance_type[0],
-                                    progress=args.progress, **params)
+        if args.bayesian:
+            gm = fastem.BayesianGaussianMixture(n_components=args.n_components[0],
+                                                covariance_type=args.covariance_type[0],
+                                                **params)
+        else:
+            gm = fastem.GaussianMixture(n_components=args.n_components[0],
+                                        covariance_type=args.covariance_type[0],
+                                        progress=args.progress, **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             try:
@@ -377,11 +396,34 @@ def _run_fit(args):
     return 0
 
 
+def _model_params(args):
+    """The parameters of ``fastem fit`` that depend on --bayesian."""
+    if not args.bayesian:
+        if args.weight_concentration_prior is not None or (
+                args.prior_type != "dirichlet_process"):
+            raise ValueError("--prior-type and --weight-concentration-prior need --bayesian")
+        return {"missing": args.missing}
+    if args.missing != "error":
+        raise ValueError("--missing em is not available with --bayesian")
+    return {"weight_concentration_prior_type": args.prior_type,
+            "weight_concentration_prior": args.weight_concentration_prior}
+
+
 def _model_summary(gm, X=None, sample_weight=None):
-    lines = [f"Gaussian mixture: K = {gm.n_components}, {gm.covariance_type} covariance, "
-             f"{gm.n_features_in_} features",
-             f"  converged: {'yes' if gm.converged_ else 'no'} after {gm.n_iter_} "
-             f"iterations; mean log-likelihood {gm.lower_bound_:.6f}"]
+    from fastem._plotting import ACTIVE_WEIGHT, is_bayesian, shown_components
+
+    converged = (f"  converged: {'yes' if gm.converged_ else 'no'} after {gm.n_iter_} "
+                 "iterations; ")
+    if is_bayesian(gm):
+        lines = [f"Bayesian Gaussian mixture ({gm.weight_concentration_prior_type}): "
+                 f"K = {gm.n_components} at most, {len(shown_components(gm))} with "
+                 f"weight >= {ACTIVE_WEIGHT:g}; {gm.covariance_type} covariance, "
+                 f"{gm.n_features_in_} features",
+                 f"{converged}lower bound {gm.lower_bound_:.6f}"]
+    else:
+        lines = [f"Gaussian mixture: K = {gm.n_components}, {gm.covariance_type} "
+                 f"covariance, {gm.n_features_in_} features",
+                 f"{converged}mean log-likelihood {gm.lower_bound_:.6f}"]
     if X is not None:
         # one pass over the data for both (a streamed file is read once)
         data = gm._validate_predict_data(X).with_weights(sample_weight)
@@ -395,7 +437,7 @@ def _run_predict(args):
     from fastem._cli_data import open_data
 
     gm = fastem.load(args.model)
-    X = open_data(args.data, args.dataset, gaps=gm.missing == "em")
+    X = open_data(args.data, args.dataset, gaps=gm._allow_nan())
     result = gm.predict_proba(X) if args.proba else gm.predict(X)
     if args.out is None:
         if args.proba:
@@ -421,6 +463,9 @@ def _run_impute(args):
     if not args.out.endswith((".npy", ".csv")):
         raise ValueError(f"--out {args.out}: write .npy or .csv")
     gm = fastem.load(args.model)
+    if not hasattr(gm, "impute"):
+        raise ValueError(f"{args.model} holds a {type(gm).__name__}, which has no missing "
+                         "values to fill: impute needs a model fitted with --missing em")
     X = open_data(args.data, args.dataset, gaps=True)
     result = gm.impute(X)
     with atomic_write(args.out) as f:
@@ -455,7 +500,7 @@ def _run_plot(args):
 
     fig = (plot.plot_lower_bounds(gm) if args.trace
            else plot.plot_mixture(gm, open_data(args.data, args.dataset,
-                                                gaps=gm.missing == "em")))
+                                                gaps=gm._allow_nan())))
     try:
         fig.savefig(args.out, dpi=120)
     finally:
@@ -468,8 +513,9 @@ def _run_info(args):
     gm = fastem.load(args.model)
     print(f"{args.model}")
     print(_model_summary(gm))
+    # (array-valued settings, *_init and priors, are left out)
     params = {k: v for k, v in gm.get_params().items()
-              if not k.endswith("_init") or v is None}
+              if v is None or not isinstance(v, (np.ndarray, list, tuple))}
     print("  settings " + ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())))
     np.set_printoptions(precision=4, suppress=True)
     print("  means\n" + "\n".join("    " + line for line in str(gm.means_).splitlines()))

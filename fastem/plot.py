@@ -18,7 +18,10 @@ from fastem._plotting import (
     _ellipse_geometry,
     _import_matplotlib,
     component_covariances,
+    is_bayesian,
+    mixture_title,
     plot_mixture_2d,
+    shown_components,
 )
 
 if TYPE_CHECKING:
@@ -103,13 +106,18 @@ def plot_criterion(selection: ModelSelection, criterion: str | None = None,
 
 
 def plot_lower_bounds(gm: GaussianMixture, ax: Axes | None = None) -> Figure:
-    """The mean log-likelihood at every EM iteration (``lower_bounds_``)."""
+    """The lower bound at every iteration (``lower_bounds_``): the mean
+    log-likelihood for a GaussianMixture, the variational lower bound on
+    the evidence (a total) for a BayesianGaussianMixture."""
     fig, ax = _axes(ax)
     values = np.asarray(gm.lower_bounds_, dtype=np.float64)
     ax.plot(np.arange(1, len(values) + 1), values, marker=".")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("mean log-likelihood per sample")
-    ax.set_title(f"EM trace, K = {gm.n_components} ({gm.covariance_type}); "
+    bayesian = is_bayesian(gm)
+    ax.set_ylabel("lower bound on the log-evidence (up to a constant)" if bayesian
+                  else "mean log-likelihood per sample")
+    ax.set_title(f"{'variational' if bayesian else 'EM'} trace, K = {gm.n_components} "
+                 f"({gm.covariance_type}); "
                  f"{'converged' if gm.converged_ else 'not converged'}")
     return fig
 
@@ -151,15 +159,18 @@ def plot_density_1d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None, b
     grid = np.linspace(x.min(), x.max(), 400)
     variances = component_covariances(gm)[:, 0, 0]
     total = np.zeros_like(grid)
+    shown = shown_components(gm)
     for k, (w, m, v) in enumerate(zip(gm.weights_, gm.means_[:, 0], variances, strict=True)):
         part = w * _normal_pdf(grid, m, v)
         total += part
+        if k not in shown:
+            continue
         ax.plot(grid, part, linestyle="--", color=f"C{k % 10}",
                 label=f"component {k + 1}: weight {w:.2f}, mean {m:.3g}, sd {np.sqrt(v):.3g}")
     ax.plot(grid, total, color="black", linewidth=2, label="mixture")
     ax.set_xlabel(feature_name or "x")
     ax.set_ylabel("density")
-    ax.set_title(f"{gm.n_components}-component Gaussian mixture")
+    ax.set_title(mixture_title(gm))
     ax.legend(fontsize="small")
     return fig
 
@@ -186,7 +197,7 @@ def plot_pairs(gm: GaussianMixture, X: ArrayLike, feature_names: Sequence[str] |
             if i == j:
                 ax.hist(X[:, i], bins=40, color="0.7")
             else:
-                for k in range(gm.n_components):
+                for k in shown_components(gm):
                     members = X[labels == k]
                     ax.scatter(members[:, j], members[:, i], s=4, alpha=0.5,
                                color=f"C{k % 10}", edgecolors="none")
@@ -201,8 +212,7 @@ def plot_pairs(gm: GaussianMixture, X: ArrayLike, feature_names: Sequence[str] |
                 ax.set_xlabel(names[j])
             if j == 0:
                 ax.set_ylabel(names[i])
-    fig.suptitle(f"{gm.n_components}-component Gaussian mixture "
-                 f"({gm.covariance_type}); ellipses at 1 and 2 sigma")
+    fig.suptitle(f"{mixture_title(gm)} ({gm.covariance_type}); ellipses at 1 and 2 sigma")
     return fig
 
 
