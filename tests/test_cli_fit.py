@@ -213,3 +213,47 @@ def test_fit_chooses_by_cross_validation(blobs, tmp_path):
     gm = fastem.load(tmp_path / "m.npz")
     assert gm.n_components == sel.best_.n_components
     assert f"{sel.table[0]['cv_mean']:.5f}" in result.stdout
+
+
+def test_fit_bayesian_switches_components_off(tmp_path):
+    from fastem.datasets import load_faithful
+    path = tmp_path / "faithful.npy"
+    np.save(path, load_faithful())
+    out = tmp_path / "b.npz"
+    result = run_fastem("fit", path, "-k", 10, "--bayesian", "--seed", 0, "--max-iter", 500,
+                        "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "K = 10 at most, 2 with weight >= 0.01" in result.stdout
+    model = fastem.load(out)
+    assert type(model) is fastem.BayesianGaussianMixture
+    expected = fastem.BayesianGaussianMixture(n_components=10, random_state=0,
+                                              max_iter=500).fit(load_faithful())
+    np.testing.assert_array_equal(model.weights_, expected.weights_)
+    info = run_fastem("info", out)
+    assert info.returncode == 0 and "weight_concentration_prior_type" in info.stdout
+    plot = run_fastem("plot", out, path, "--out", tmp_path / "b.png")
+    assert plot.returncode == 0, plot.stderr
+    impute = run_fastem("impute", out, path, "--out", tmp_path / "i.npy")
+    assert impute.returncode == 1 and "no missing values to fill" in impute.stderr
+
+
+def test_fit_bayesian_options(blobs, tmp_path):
+    path = _write("npy", blobs, tmp_path)
+    out = tmp_path / "b.npz"
+    result = run_fastem("fit", path, "-k", 4, "--bayesian", "--prior-type",
+                        "dirichlet_distribution", "--weight-concentration-prior", 0.01,
+                        "--seed", 1, "--out", out)
+    assert result.returncode == 0, result.stderr
+    model = fastem.load(out)
+    assert model.weight_concentration_prior_type == "dirichlet_distribution"
+    assert model.weight_concentration_prior == 0.01
+    chosen = run_fastem("fit", path, "-k", "2:3", "--bayesian", "--criterion", "cv",
+                        "--folds", 3, "--seed", 0, "--out", tmp_path / "c.npz")
+    assert chosen.returncode == 0, chosen.stderr
+    assert "cv_mean" in chosen.stdout
+    assert type(fastem.load(tmp_path / "c.npz")) is fastem.BayesianGaussianMixture
+    for args, message in ((("--prior-type", "dirichlet_distribution"), "need --bayesian"),
+                          (("--bayesian", "--missing", "em"), "not available with --bayesian")):
+        bad = run_fastem("fit", path, "-k", 2, *args, "--out", tmp_path / "x.npz")
+        assert bad.returncode == 1 and message in bad.stderr
+        assert not (tmp_path / "x.npz").exists()

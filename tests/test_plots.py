@@ -90,3 +90,27 @@ def test_cross_validation_plot(tmp_path):
     fig = plot.plot_criterion(sel)
     assert "higher is better" in fig.axes[0].get_ylabel()
     _saved(fig, tmp_path, "cv")
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_a_bayesian_mixture_draws_its_components_in_use(d, tmp_path):
+    from matplotlib.patches import Ellipse
+    rng = np.random.default_rng(d)
+    X = np.vstack([rng.normal(0, 1, (300, d)), rng.normal(6, 1, (300, d))])
+    bgm = fastem.BayesianGaussianMixture(n_components=6, random_state=0, max_iter=300,
+                                         weight_concentration_prior=1e-3).fit(X)
+    in_use = int(np.sum(bgm.weights_ >= 0.01))
+    assert 2 <= in_use < 6
+    fig = plot.plot_mixture(bgm, X)
+    title = fig.axes[0].get_title() if d < 3 else fig.get_suptitle()
+    assert f"{in_use} of 6 components in use" in title
+    if d > 1:
+        # two ellipses (1 and 2 sigma) per component in use (for pairs, in
+        # the panel of features 1 and 0)
+        panel = fig.axes[0] if d == 2 else fig.axes[1]
+        assert sum(isinstance(p, Ellipse) for p in panel.patches) == 2 * in_use
+    if d == 1:
+        assert len(fig.axes[0].get_lines()) == in_use + 1  # and the mixture
+    trace = plot.plot_lower_bounds(bgm)
+    assert "lower bound" in trace.axes[0].get_ylabel()
+    _saved(fig, tmp_path, f"bayesian{d}")
