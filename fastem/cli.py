@@ -428,7 +428,12 @@ def _model_summary(gm, X=None, sample_weight=None):
         # one pass over the data for both (a streamed file is read once)
         data = gm._validate_predict_data(X).with_weights(sample_weight)
         crit = gm._information_criteria(data)
-        lines.append(f"  BIC {crit['bic']:.3f}  AIC {crit['aic']:.3f}")
+        if is_bayesian(gm):
+            # (BIC would count the parameters of the components switched off)
+            lines.append("  mean log-likelihood (score) "
+                         f"{crit['log_likelihood'] / data.total_weight:.6f}")
+        else:
+            lines.append(f"  BIC {crit['bic']:.3f}  AIC {crit['aic']:.3f}")
     lines.append("  weights " + " ".join(f"{w:.4f}" for w in gm.weights_))
     return "\n".join(lines)
 
