@@ -23,6 +23,7 @@ same machinery:
 from __future__ import annotations
 
 import math
+import weakref
 from numbers import Real
 from types import SimpleNamespace
 
@@ -331,6 +332,11 @@ class BayesianGaussianMixture(KernelMixture):
         self.precisions_ = self._covtype.precisions_from_cholesky(self.precisions_cholesky_)
 
 
+# the moments of the sources read, while they live: select_model's shared
+# passes give one source to all their candidates, which then read it once
+_MOMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def data_moments(X, matrix):
     """(mean, covariance matrix or variances) of the rows of a RowSource,
     with ddof=1: an in-memory unweighted X as scikit-learn computes them,
@@ -339,6 +345,13 @@ def data_moments(X, matrix):
         array = X.array
         moment = np.cov(array.T) if matrix else np.var(array, axis=0, ddof=1)
         return array.mean(axis=0), moment
+    known = _MOMENTS.setdefault(X, {})
+    if matrix not in known:
+        known[matrix] = _streamed_moments(X, matrix)
+    return known[matrix]
+
+
+def _streamed_moments(X, matrix):
     sums = X.reduce(_block_sums)
     total, mean = sums[0], sums[1:] / sums[0]
     if total <= 1.0:

@@ -39,6 +39,15 @@ def _source(X: Any, model: GaussianMixture, fitted: bool) -> RowSource:
     return source
 
 
+def _check_maximum_likelihood(model, name):
+    from fastem._gaussian_mixture import GaussianMixture
+    if not isinstance(model, GaussianMixture):
+        raise TypeError(
+            f"{name} works with a GaussianMixture, got {type(model).__name__}: a "
+            "Bayesian mixture's priors and lower bound come from all the rows at "
+            "once; fit it on a streamed input (fastem.Streamed) instead")
+
+
 def summarize(X: Any, model: GaussianMixture, sample_weight: Any = None) -> SuffStats:
     """The E-step of X under the model's parameters, as sufficient statistics.
 
@@ -63,6 +72,7 @@ def summarize(X: Any, model: GaussianMixture, sample_weight: Any = None) -> Suff
         covariance_type) and ``shift``. Statistics of other rows under the
         same parameters add with ``+`` and ``sum``.
     """
+    _check_maximum_likelihood(model, "summarize")
     model._check_hyperparameters()
     fitted = hasattr(model, "means_")
     source = _source(X, model, fitted).with_weights(sample_weight)
@@ -109,6 +119,7 @@ def from_summaries(model: GaussianMixture,
     if not isinstance(stats, SuffStats) or not stats.n_samples > 0:
         raise ValueError("from_summaries needs the statistics of at least one row "
                          "(of positive weight)")
+    _check_maximum_likelihood(model, "from_summaries")
     model._check_hyperparameters()
     if stats.covariance_type != model.covariance_type or \
             stats.s1.shape[0] != model.n_components:

@@ -262,3 +262,25 @@ def test_select_model_with_bayesian_candidates(data, tmp_path):
     cv = fastem.select_model(data, criterion="cv", cv=3, **grid)
     assert type(cv.best_) is BayesianGaussianMixture
     assert all(np.isfinite(r["cv_mean"]) for r in cv.table)
+
+
+def test_summaries_are_refused_for_the_bayesian_mixture(data):
+    bgm = _fit(BayesianGaussianMixture(n_components=2, max_iter=3), data)
+    with pytest.raises(TypeError, match="fastem.Streamed"):
+        fastem.summarize(data, bgm)
+    stats = fastem.summarize(data, fastem.GaussianMixture(2, random_state=0).fit(data))
+    with pytest.raises(TypeError, match="works with a GaussianMixture"):
+        fastem.from_summaries(bgm, stats)
+
+
+def test_shared_passes_read_the_default_priors_once(data, tmp_path, monkeypatch):
+    from fastem import _bayesian_mixture
+    reads = []
+    original = _bayesian_mixture._streamed_moments
+    monkeypatch.setattr(_bayesian_mixture, "_streamed_moments",
+                        lambda X, matrix: reads.append(matrix) or original(X, matrix))
+    path = tmp_path / "X.npy"
+    np.save(path, data)
+    fastem.select_model(str(path), n_components=[1, 2, 3], covariance_types=["full", "tied"],
+                        bayesian=True, random_state=0, max_iter=5)
+    assert reads == [True]
