@@ -15,6 +15,7 @@ the first statistics are weighted.
 """
 from __future__ import annotations
 
+import weakref
 from contextlib import closing
 
 import numpy as np
@@ -57,6 +58,12 @@ def sample_rows(n_samples, size, random_state):
     return np.sort(random_state.choice(picked, size, replace=False))
 
 
+# The last seeding sample read from each streamed source, while the source
+# lives: select_model's shared passes give one source to all candidates,
+# and candidates with the same random_state draw the same sample.
+_SAMPLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def seeding_rows(X, random_state):
     """(rows, weights) k-means++ seeds from: all of X in memory, else a
     subsample (all rows, in order, when there are at most SEEDING_SAMPLE);
@@ -68,12 +75,24 @@ def seeding_rows(X, random_state):
     else:
         indices = (np.arange(source.n_samples) if source.n_samples <= SEEDING_SAMPLE
                    else sample_rows(source.n_samples, SEEDING_SAMPLE, random_state))
-        rows = source.take(indices)
+        rows = _sample(source, indices)
     if source.weights is None:
         return rows, None
     if indices is None:
         return rows, source.weights.rows(0, source.n_samples)
     return rows, source.weights.take(indices)
+
+
+def _sample(source, indices):
+    """source.take(indices), read once for the same indices of the same
+    source (read-only: it may serve several fits)."""
+    last = _SAMPLES.get(source)
+    if last is not None and np.array_equal(last[0], indices):
+        return last[1]
+    rows = source.take(indices)
+    rows.flags.writeable = False
+    _SAMPLES[source] = (indices, rows)
+    return rows
 
 
 def seed_row_indices(X, n_components, random_state):
