@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
 
+import fastem
 from fastem import _init
 
 
@@ -80,3 +81,27 @@ def test_passes_over_a_streamed_source_match_the_array(tmp_path):
     np.testing.assert_allclose(_init.block_gram(X), X.T @ X, rtol=1e-12)
     indices = np.array([4000, 3, 17, 2500])
     np.testing.assert_array_equal(_init.rows_at(source, indices), X[indices])
+
+
+def test_a_seeding_sample_is_read_once_for_the_fits_that_draw_it():
+    from fastem._sources import as_source
+    X = np.random.default_rng(0).normal(size=(_init.SEEDING_SAMPLE + 20_000, 2))
+    reads = []
+
+    class Counted:
+        shape, dtype = X.shape, X.dtype
+
+        def __getitem__(self, rows):
+            reads.append(rows)
+            return X[rows]
+
+    source = as_source(fastem.Streamed(Counted()))
+    first, _ = _init.seeding_rows(source, np.random.RandomState(0))
+    n_reads = len(reads)
+    assert n_reads > 0
+    again, _ = _init.seeding_rows(source, np.random.RandomState(0))
+    assert len(reads) == n_reads and again is first and not again.flags.writeable
+    other, _ = _init.seeding_rows(source, np.random.RandomState(1))
+    assert len(reads) > n_reads and not np.array_equal(other, first)
+    np.testing.assert_array_equal(first, X[_init.sample_rows(len(X), _init.SEEDING_SAMPLE,
+                                                             np.random.RandomState(0))])
