@@ -253,8 +253,8 @@ def build_parser():
                      help="with --bayesian: the prior's concentration; smaller values "
                           "favour fewer components (default: 1/K)")
     fit.add_argument("--progress", action="store_true",
-                     help="show progress bars (EM iterations with rows/s; the "
-                          "candidates of a selection); needs tqdm")
+                     help="show progress bars (EM iterations with rows/s, not with "
+                          "--bayesian; the candidates of a selection); needs tqdm")
     fit.add_argument("--out", metavar="MODEL",
                      help="model file to write (default: DATA's name + .gmm.npz)")
     fit.set_defaults(handler=_run_fit)
