@@ -171,7 +171,7 @@ def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads, weights=
     n_local_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, n_features))
     indices = np.empty(n_clusters, dtype=np.intp)
-    n_threads = max(1, min(n_threads, -(-n_samples // chunk_size)))
+    n_threads = max(1, min(kernel_threads(None, n_threads), -(-n_samples // chunk_size)))
 
     if weights is None:
         p = np.full(n_samples, 1.0 / n_samples)

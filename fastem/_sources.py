@@ -297,11 +297,12 @@ def kernel_threads(requested: int | None, resolved: int) -> int:
     effective_n_threads(requested)), except in a task on a distributed
     worker, where the default is the task's share of the worker's threads
     and an explicit request is resolved on the worker."""
+    from fastem._fork_guard import usable_threads
     share = _TASK_THREADS.get()
     if share is None:
-        return resolved
+        return usable_threads(resolved)
     if requested is None:
         threads = share()
-        return resolved if threads is None else threads
+        return usable_threads(resolved if threads is None else threads)
     from fastem._kernels._openmp import effective_n_threads
     return effective_n_threads(requested)
