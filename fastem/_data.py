@@ -220,13 +220,40 @@ def _read_npy_header(path):
 
 
 def _memmap_file(X):
-    """An _NpyFile for a memmap of a whole C-ordered file region, else None."""
-    import mmap
+    """An _NpyFile reading the file a memmap maps, for a whole C-ordered
+    region, when that is provably the file now at ``X.filename``; else None,
+    and the blocks are read from the user's mapping itself.
 
+    Provably: the mapping is shared (a copy-on-write memmap, mode "c", holds
+    edits no one else sees) and its pages belong to the inode at the name
+    (a file replaced, renamed or deleted since it was mapped is still what
+    the memmap shows, but no longer what its name opens)."""
     if not (isinstance(X.base, mmap.mmap) and X.flags.c_contiguous
-            and getattr(X, "filename", None)):
+            and getattr(X, "filename", None)) or getattr(X, "mode", "c") == "c":
+        return None
+    try:
+        named = os.stat(X.filename)
+    except OSError:
+        return None
+    if _mapped_file_id(X.ctypes.data) != (named.st_dev, named.st_ino):
         return None
     return _NpyFile(X.filename, offset=X.offset, shape=X.shape, dtype=X.dtype)
+
+
+def _mapped_file_id(address):
+    """(device, inode) of the file mapped at ``address`` in this process
+    (Linux's /proc/self/maps), or None where that cannot be told."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split(maxsplit=5)
+                low, high = (int(x, 16) for x in fields[0].split("-"))
+                if low <= address < high:
+                    major, minor = (int(x, 16) for x in fields[3].split(":"))
+                    return os.makedev(major, minor), int(fields[4])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 class BlockReader(RowSource):

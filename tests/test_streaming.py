@@ -1,5 +1,6 @@
 """Streamed inputs (memmap, .npy path, HDF5, Zarr, any sliceable) and
 stepwise EM (partial_fit)."""
+import os
 import tracemalloc
 
 import numpy as np
@@ -373,3 +374,33 @@ def test_partial_fit_accepts_streamed_batches(tmp_path):
     b.partial_fit(_npy(tmp_path, X[:1000]))
     b.partial_fit(Sliceable(X[1000:2000]))
     np.testing.assert_allclose(b.means_, a.means_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("change", ["file replaced", "file deleted", "copy-on-write edits"])
+def test_a_memmap_is_read_as_the_user_sees_it(change, tmp_path):
+    path = tmp_path / "X.npy"
+    X = np.random.default_rng(4).normal(size=(3000, 3))
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="c" if change == "copy-on-write edits" else "r")
+    if change == "file replaced":
+        np.save(tmp_path / "other.npy", X[::-1] * 3.0 + 7.0)
+        os.replace(tmp_path / "other.npy", path)
+    elif change == "file deleted":
+        os.remove(path)
+    else:
+        mapped[:500] += 4.0
+    seen = np.array(mapped)  # what the user's array holds
+    params = dict(n_components=2, random_state=0, max_iter=5, tol=0.0)
+    streamed = GaussianMixture(**params, block_bytes=20_000).fit(mapped)
+    in_memory = GaussianMixture(**params).fit(seen)
+    np.testing.assert_allclose(streamed.lower_bounds_, in_memory.lower_bounds_, rtol=1e-10)
+    np.testing.assert_allclose(streamed.means_, in_memory.means_, rtol=1e-10)
+
+
+def test_a_memmap_of_the_file_at_its_name_is_read_through_its_own_mapping(tmp_path):
+    from fastem._data import _NpyFile
+    from fastem._sources import as_source
+    path = tmp_path / "X.npy"
+    np.save(path, np.ones((10, 2)))
+    for mode in ("r", "r+"):
+        assert isinstance(as_source(np.load(path, mmap_mode=mode)).source, _NpyFile)
