@@ -22,6 +22,23 @@ from fastem._missing import check_block
 from fastem._sources import RowSource, as_source, releases_blocks
 
 
+def check_finite_statistics(stats, dtype):
+    """A ValueError saying why, when an E-step's sums are not finite. The
+    rows were checked finite, so a distance overflowed: values near the
+    square root of the dtype's largest number, or beyond (1.8e19 in
+    float32), square to infinity. Without this the M-step would report a
+    collapsed component."""
+    if np.isfinite(stats.log_likelihood) and all(
+            np.all(np.isfinite(a)) for a in (stats.nk, stats.s1, stats.s2)):
+        return
+    dtype = np.dtype(dtype)
+    raise ValueError(
+        f"fastem: the E-step's sums over the data are not finite: squared distances "
+        f"between rows and means overflow {dtype.name}, as they do for values near "
+        f"{np.sqrt(np.finfo(dtype).max):.1e} or beyond. Rescale the data"
+        + (" or fit in float64 (dtype=np.float64)" if dtype == np.float32 else "") + ".")
+
+
 class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared EM driver; subclasses own the model-specific steps."""
 
@@ -210,6 +227,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             for n_iter in range(1, self.max_iter + 1):
                 prev_lower_bound = lower_bound
                 stats = yield self._e_step_request(X, params)
+                check_finite_statistics(stats, X.dtype)
                 self._step_reseeds = 0
                 new_params = self._m_step(stats)
                 lower_bound = self._lower_bound(stats, params, new_params, n_samples)

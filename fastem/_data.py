@@ -100,6 +100,9 @@ class _NpyFile:
             "its data to stay as they are: let the writer finish, or fit a copy"
         )
 
+    def check_unchanged(self):
+        self._check_unchanged()
+
     def close(self):
         """Unmap the file (now, or when the last block on it is dropped)."""
         if self._map is not None:
@@ -169,6 +172,9 @@ class _Sliced:
     view = read
 
     def release(self, start, stop):
+        pass
+
+    def check_unchanged(self):
         pass
 
     def close(self):
@@ -369,6 +375,10 @@ class BlockReader(RowSource):
                     yield start, stop, block
                     del block
                     release(start, stop)
+            # the rows of the pass's last block were checked before they were
+            # read: a file written to while the kernels read them is told here,
+            # before its values reach an M-step
+            self.source.check_unchanged()
         finally:
             _join_threads(name)
             self.source.close()
@@ -420,7 +430,18 @@ def sliced_reader(obj, name, dtypes, block_bytes=None):
 # Builders of fastem._sources.SOURCE_KINDS: (X, dtypes, block_bytes, lazy,
 # persist); lazy and persist concern dask arrays only
 def wrapped_source(X, dtypes, block_bytes, lazy, persist, allow_nan=False):
+    from fastem._datasets import is_dataset
+    if is_dataset(X.obj):
+        return dataset_source(X.obj, dtypes, block_bytes, lazy, persist, allow_nan)
     return sliced_reader(X.obj, X.name, dtypes, block_bytes).allowing_nan(allow_nan)
+
+
+def dataset_source(X, dtypes, block_bytes, lazy, persist, allow_nan=False):
+    """An HDF5 or Zarr dataset, read while its file or store stays as it was
+    (fastem/_datasets.py)."""
+    from fastem._datasets import DatasetRows
+    rows = DatasetRows(X)
+    return BlockReader(rows, rows.name, dtypes, block_bytes).allowing_nan(allow_nan)
 
 
 def npy_source(X, dtypes, block_bytes, lazy, persist, allow_nan=False):

@@ -217,7 +217,7 @@ SOURCE_KINDS: list[tuple[str, Callable[[Any], bool], str | Callable[..., RowSour
     ("npy path", _is_path, "fastem._data:npy_source"),
     ("memmap", _is_memmap, "fastem._data:memmap_source"),
     ("dask array", _is_dask_array, "fastem._dask:dask_source"),
-    ("HDF5 or Zarr dataset", _is_dataset, "fastem._data:sliced_source"),
+    ("HDF5 or Zarr dataset", _is_dataset, "fastem._data:dataset_source"),
     ("sliceable", _is_plain_sliceable, "fastem._data:sliced_source"),
 ]
 

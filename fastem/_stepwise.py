@@ -6,6 +6,7 @@ from typing import Any
 
 from sklearn.utils import check_random_state
 
+from fastem._base import check_finite_statistics
 from fastem._sources import releases_blocks
 
 
@@ -55,7 +56,9 @@ class StepwiseMixin:
             self._check_parameters(X)
             self._reseed_warned = False
             params = self._initialize_parameters(X, check_random_state(self.random_state))
-        batch = self._e_step_stats(X, params).per_row()
+        batch = self._e_step_stats(X, params)
+        check_finite_statistics(batch, X.dtype)
+        batch = batch.per_row()
         running = getattr(self, "_stepwise_stats", None)
         step = getattr(self, "_stepwise_count", 0)
         if running is None:
