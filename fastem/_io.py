@@ -23,6 +23,10 @@ Layout: every entry is a plain array.
                            (BayesianGaussianMixture; a Dirichlet process's
                            weight_concentration_ pair as one (2, K) array)
 
+Loading reads the zip directory and each member's .npy header before any
+array, and refuses sizes that disagree or that add up to much more than the
+file holds; then it refuses values no fit produces (fastem/_model_checks.py).
+
 A parameter that JSON cannot hold is saved as None and so loads as None:
 a ``callback`` (a function), a ``random_state`` that is a RandomState
 instance. NumPy scalars are saved as the Python numbers they hold.
@@ -30,8 +34,10 @@ instance. NumPy scalars are saved as the Python numbers they hold.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -125,37 +131,29 @@ def load(path: str | os.PathLike) -> GaussianMixture | BayesianGaussianMixture:
     FileNotFoundError
         No such file.
     ValueError
-        The file is not a fastem model, is truncated or corrupt, or was
-        written by a newer fastem with a format this one does not know.
+        The file is not a fastem model, is truncated or corrupt, holds values
+        no fit produces, or was written by a newer fastem with a format this
+        one does not know.
     """
     from fastem._bayesian_mixture import BayesianGaussianMixture
     from fastem._gaussian_mixture import GaussianMixture
+    from fastem._model_checks import check_model_values
 
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"fastem: no such model file: {path}") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"fastem: {path} is not a fastem model file "
-                         f"(not a readable .npz archive: {exc})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"fastem: {path} is not a fastem model file (a bare array)")
-    try:
-        with archive:
-            data = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"fastem: {path} is corrupt or truncated: {exc}") from None
-    if data.get("fastem_format", np.asarray("")).item() != FORMAT:
+    data = _read_archive(path)
+    if _entry(data, "fastem_format") != FORMAT:
         raise ValueError(f"fastem: {path} is not a fastem model file "
                          "(no fastem format marker)")
-    version = int(data["fastem_format_version"])
+    version = _entry(data, "fastem_format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"fastem: {path}: fastem_format_version is {version!r}, "
+                         "expected an integer")
     if version > FORMAT_VERSION:
         raise ValueError(
             f"fastem: {path} has model format version {version}, written by fastem "
-            f"{data['fastem_version'].item()}; this fastem reads up to version "
+            f"{_entry(data, 'fastem_version')}; this fastem reads up to version "
             f"{FORMAT_VERSION}: upgrade fastem"
         )
-    estimator = data["estimator"].item() if "estimator" in data else "GaussianMixture"
+    estimator = _entry(data, "estimator") if "estimator" in data else "GaussianMixture"
     classes = {"GaussianMixture": GaussianMixture,
                "BayesianGaussianMixture": BayesianGaussianMixture}
     if estimator not in classes:
@@ -169,12 +167,15 @@ def load(path: str | os.PathLike) -> GaussianMixture | BayesianGaussianMixture:
         params = json.loads(data["params_json"].item())
     except (ValueError, TypeError) as exc:
         raise ValueError(f"fastem: {path} has unreadable parameters: {exc}") from None
+    if not isinstance(params, dict):
+        raise ValueError(f"fastem: {path} has unreadable parameters: not a JSON object")
     for name in _ARRAY_PARAMS[estimator]:
         params[name] = _plain(data.get(f"param__{name}"))
     gm = classes[estimator]()
     unknown = set(params) - set(gm.get_params())
     if unknown:
         raise ValueError(f"fastem: {path} has unknown parameters {sorted(unknown)}")
+    check_model_values(data, params, estimator, path)
     gm.set_params(**params)
     dtype = _fitted_dtype(data["means_"])
     for name in _FITTED_ARRAYS:
@@ -190,8 +191,14 @@ def load(path: str | os.PathLike) -> GaussianMixture | BayesianGaussianMixture:
         setattr(gm, name, _plain(data[name]))
     if bayesian and gm.weight_concentration_prior_type == "dirichlet_process":
         gm.weight_concentration_ = tuple(gm.weight_concentration_)
-    _check_model(gm, path)
     return gm
+
+
+def _entry(data, name):
+    """The Python value of a 0-d entry (a marker, a version), or None if
+    there is no such entry or it is not 0-d."""
+    value = data.get(name)
+    return value.item() if value is not None and value.shape == () else None
 
 
 def _plain(value):
@@ -202,27 +209,110 @@ def _plain(value):
     return value
 
 
-def _check_model(gm, path):
-    from fastem import _covtypes
+# -- reading an archive --------------------------------------------------------------------
+# How much more data than its own size on disk an archive may declare.
+# np.savez stores members uncompressed, so a file fastem wrote declares less
+# than its size; a compressed archive (np.savez_compressed) expands, but a
+# model's arrays compress little. Declaring more is a zip bomb, or a zip
+# directory that lies: refused before anything is read, so that no file
+# makes load allocate much more memory than the file's own size.
+_EXPANSION_ALLOWANCE = 256 * 2**20
+# what a model file says of itself, after "not a fastem model file"
+_WHAT_A_MODEL_IS = "a .npz archive written by fastem's save / fastem fit"
+# what reading a broken archive or member raises (zlib.error: corrupt
+# compressed data; RuntimeError: an encrypted member; NotImplementedError:
+# an unknown compression method)
+_READ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+                RuntimeError, NotImplementedError)
 
-    K, D = gm.n_components, gm.n_features_in_
+
+def _read_archive(path):
+    """The arrays of the model file at path, by name. The zip directory and
+    every member's .npy header are checked before any array is read: the
+    sizes they declare must agree, and add up to little more than the file
+    holds (see _EXPANSION_ALLOWANCE)."""
     try:
-        shape = _covtypes.get(gm.covariance_type).shape(K, D)
-    except ValueError:
-        raise ValueError(
-            f"fastem: {path}: unknown covariance_type {gm.covariance_type!r}") from None
-    expected = {"weights_": (K,), "means_": (K, D), "covariances_": shape,
-                "precisions_": shape, "precisions_cholesky_": shape}
-    if hasattr(gm, "mean_precision_"):
-        covtype = _covtypes.get(gm.covariance_type)
-        expected.update(mean_precision_=(K,), mean_prior_=(D,),
-                        degrees_of_freedom_=(K,) if covtype.per_component else (),
-                        weight_concentration_=(
-                            (2, K) if gm.weight_concentration_prior_type == "dirichlet_process"
-                            else (K,)))
-    for name, want in expected.items():
-        got = np.shape(getattr(gm, name))
-        if got != want:
-            raise ValueError(f"fastem: {path}: {name} has shape {got}, expected {want}")
-        if not np.all(np.isfinite(getattr(gm, name))):
-            raise ValueError(f"fastem: {path}: {name} is not finite")
+        with open(path, "rb") as file:
+            return _read_zip(file, path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"fastem: no such model file: {path}") from None
+    except OSError as exc:  # (a directory, no permission: nothing read yet)
+        raise ValueError(f"fastem: cannot read model file {path}: {exc}") from None
+
+
+def _read_zip(file, path):
+    try:
+        archive = zipfile.ZipFile(file)
+    except _READ_ERRORS:
+        raise ValueError(_not_an_archive(path, file)) from None
+    with archive:
+        members = archive.infolist()
+        _check_directory(members, os.fstat(file.fileno()).st_size, path)
+        try:
+            headers = [_npy_header(archive, member) for member in members]
+        except _READ_ERRORS as exc:
+            raise ValueError(f"fastem: {path} is corrupt or truncated: {exc}") from None
+        for member, header in zip(members, headers, strict=True):
+            _check_header(member, *header, path)
+        try:
+            return {member.filename[:-len(".npy")]: _read_member(archive, member)
+                    for member in members}
+        except _READ_ERRORS as exc:
+            raise ValueError(f"fastem: {path} is corrupt or truncated: {exc}") from None
+
+
+def _not_an_archive(path, file):
+    """Why a file that is no zip archive is not a model file."""
+    file.seek(0)
+    lead = file.read(6)
+    if lead.startswith(b"PK"):  # a zip archive's signature, without its end
+        return f"fastem: {path} is corrupt or truncated (an incomplete .npz archive)"
+    what = "a .npy array, " if lead == b"\x93NUMPY" else ""
+    return f"fastem: {path} is not a fastem model file ({what}{_WHAT_A_MODEL_IS})"
+
+
+def _check_directory(members, file_size, path):
+    """Every member a .npy array, declaring in all no more than the file holds."""
+    for member in members:
+        if not member.filename.endswith(".npy"):
+            raise ValueError(f"fastem: {path} is not a fastem model file (it holds "
+                             f"{member.filename!r}, not an array; {_WHAT_A_MODEL_IS})")
+    declared = sum(member.file_size for member in members)
+    if declared > file_size + _EXPANSION_ALLOWANCE:
+        raise ValueError(f"fastem: {path} is corrupt or a zip bomb: its members declare "
+                         f"{declared} bytes uncompressed, far more than its {file_size} "
+                         "bytes hold")
+
+
+def _npy_header(archive, member):
+    """(shape, dtype, header size) of a .npy member, read from its header only."""
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:  # (3.0 is for field names NumPy cannot write in latin-1: never ours)
+            raise ValueError(f"{member.filename} is a .npy array of format version "
+                             f"{version}, which fastem does not write")
+        return shape, dtype, f.tell()
+
+
+def _check_header(member, shape, dtype, header_size, path):
+    """A member's header declares no Python objects, and as many bytes as
+    the zip directory says the member holds: numpy allocates what the
+    header declares before reading any of it."""
+    name = member.filename[:-len(".npy")]
+    if dtype.hasobject:
+        raise ValueError(f"fastem: {path} is corrupt: {name} holds Python objects, "
+                         "which a model file never does")
+    declared = math.prod(shape) * dtype.itemsize
+    if header_size + declared != member.file_size:
+        raise ValueError(f"fastem: {path} is corrupt: {name} declares shape {shape} of "
+                         f"{dtype} ({declared} bytes) but holds "
+                         f"{member.file_size - header_size} bytes")
+
+
+def _read_member(archive, member):
+    with archive.open(member) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
