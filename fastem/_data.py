@@ -403,9 +403,10 @@ def as_reader(X, dtypes, block_bytes=None):
 
 
 def npy_reader(path, dtypes, block_bytes=None):
-    """A BlockReader of a ``.npy`` file given by path."""
-    path = Path(path)
-    if path.suffix != ".npy":
+    """A BlockReader of a ``.npy`` file given by path (str, bytes or
+    os.PathLike; the suffix in any case)."""
+    path = Path(os.fsdecode(path))
+    if path.suffix.lower() != ".npy":
         raise ValueError(
             f"fastem: reads .npy files from a path, got {str(path)!r}; open "
             "other formats yourself and pass the dataset (h5py.Dataset, "

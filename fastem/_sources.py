@@ -180,7 +180,8 @@ def _is_wrapped(X: Any) -> bool:
 
 
 def _is_path(X: Any) -> bool:
-    return isinstance(X, (str, os.PathLike))
+    # (bytes too: the operating system's own spelling of a file name)
+    return isinstance(X, (str, bytes, os.PathLike))
 
 
 def _is_memmap(X: Any) -> bool:

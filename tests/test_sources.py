@@ -1,5 +1,6 @@
 """The RowSource protocol: which inputs are streamed, which are converted
 in memory, and that every kind of source answers alike."""
+import os
 import subprocess
 import sys
 
@@ -209,3 +210,16 @@ def test_a_new_kind_of_source_is_one_registry_entry(monkeypatch):
     np.testing.assert_allclose(gm.lower_bounds_, ref.lower_bounds_, rtol=1e-10)
     np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-10)
     assert gm.score(blocks) == pytest.approx(ref.score(X), rel=1e-12)
+
+
+@pytest.mark.parametrize("spelling", ["bytes", "upper-case suffix"])
+def test_npy_paths_in_every_spelling_are_streamed(spelling, tmp_path):
+    X = np.random.default_rng(0).normal(size=(300, 2))
+    np.save(tmp_path / "X.npy", X)
+    path = tmp_path / "X.npy"
+    if spelling == "upper-case suffix":
+        path = path.rename(tmp_path / "X.NPY")
+    arg = os.fsencode(path) if spelling == "bytes" else str(path)
+    streamed = GaussianMixture(2, random_state=0).fit(arg)
+    np.testing.assert_allclose(streamed.means_,
+                               GaussianMixture(2, random_state=0).fit(X).means_, rtol=1e-12)
