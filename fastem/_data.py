@@ -48,16 +48,24 @@ def is_out_of_core(X) -> bool:
 
 
 class _NpyFile:
-    """Row slices of a C-ordered ``.npy`` file: views on its mapping for
-    streaming (view/release), copies by positioned reads otherwise."""
+    """Row slices of a ``.npy`` file: views on its mapping for streaming
+    (view/release), copies by positioned reads otherwise.
 
-    def __init__(self, path, offset=None, shape=None, dtype=None):
+    A file in Fortran order (``np.save`` of a transposed or column-major
+    array, as ``df.to_numpy()`` often gives) stores each column's values
+    together: rows start..stop are then one piece of every column, and a
+    view on them is strided (the reader copies it into C order)."""
+
+    def __init__(self, path, offset=None, shape=None, dtype=None, fortran=False):
         self.path = str(path)
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"fastem: no such file: {self.path}")
         if offset is None:
-            shape, dtype, offset = _read_npy_header(self.path)
+            shape, dtype, offset, fortran = _read_npy_header(self.path)
         self.shape, self.dtype, self.offset = tuple(shape), np.dtype(dtype), offset
+        # one row is contiguous in C order; in Fortran order only 2-D files
+        # with several rows differ
+        self.fortran = bool(fortran) and len(self.shape) == 2 and self.shape[0] > 1
         row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
         self.row_bytes = row_bytes
         expected = offset + row_bytes * self.shape[0]
@@ -111,12 +119,24 @@ class _NpyFile:
             self._map = None
 
     # -- blocks in place ---------------------------------------------------------------
-    def _span(self, start, stop):
-        """Page-aligned byte range of the file holding rows start..stop."""
+    def _byte_ranges(self, start, stop):
+        """[(first byte, end)] of the file holding rows start..stop: one
+        range in C order, one per column in Fortran order."""
+        if not self.fortran:
+            return [(self.offset + start * self.row_bytes, self.offset + stop * self.row_bytes)]
+        item, n = self.dtype.itemsize, self.shape[0]
+        return [(self.offset + (j * n + start) * item, self.offset + (j * n + stop) * item)
+                for j in range(self.shape[1])]
+
+    def _spans(self, start, stop):
+        """Page-aligned (start, length) of the ranges holding rows start..stop."""
         page = mmap.PAGESIZE
-        lo = (self.offset + start * self.row_bytes) // page * page
-        hi = -(-(self.offset + stop * self.row_bytes) // page) * page
-        return lo, min(hi, self.size) - lo
+        spans = []
+        for first, end in self._byte_ranges(start, stop):
+            lo = first // page * page
+            hi = -(-end // page) * page
+            spans.append((lo, min(hi, self.size) - lo))
+        return spans
 
     def view(self, start, stop):
         """Rows start..stop as a read-only array on the file's mapping, its
@@ -127,9 +147,14 @@ class _NpyFile:
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         if self._populate and stop > start:
             try:
-                self._map.madvise(_MADV_POPULATE_READ, *self._span(start, stop))
+                for span in self._spans(start, stop):
+                    self._map.madvise(_MADV_POPULATE_READ, *span)
             except (OSError, AttributeError, ValueError):
                 self._populate = False  # older kernels: pages fault in on use
+        if self.fortran:
+            whole = np.ndarray(self.shape, dtype=self.dtype, buffer=self._map,
+                               offset=self.offset, order="F")
+            return whole[start:stop]
         count = (stop - start) * (self.row_bytes // self.dtype.itemsize)
         return np.frombuffer(self._map, dtype=self.dtype, count=count,
                              offset=self.offset + start * self.row_bytes
@@ -139,22 +164,27 @@ class _NpyFile:
         """Unmap the pages of rows start..stop (the file keeps them)."""
         if self._map is not None and stop > start:
             with contextlib.suppress(OSError, AttributeError, ValueError):
-                self._map.madvise(mmap.MADV_DONTNEED, *self._span(start, stop))
+                for span in self._spans(start, stop):
+                    self._map.madvise(mmap.MADV_DONTNEED, *span)
 
     def read(self, start, stop):
         """Rows start..stop, copied out with positioned reads."""
         self._check_unchanged()
-        out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)
+        shape = (stop - start,) + self.shape[1:]
+        # the ranges' bytes one after another: the rows in C order, or each
+        # column's piece in turn (the rows transposed) in Fortran order
+        out = np.empty(shape[::-1] if self.fortran else shape, dtype=self.dtype)
         view = memoryview(out.reshape(-1).view(np.uint8))
-        position = self.offset + start * self.row_bytes
         done = 0
         with open(self.path, "rb") as f:
-            while done < len(view):
-                n = os.preadv(f.fileno(), [view[done:]], position + done)
-                if n <= 0:
-                    raise ValueError(f"fastem: {self.path} ended early (truncated file)")
-                done += n
-        return out
+            for position, end in self._byte_ranges(start, stop):
+                while position < end:
+                    n = os.preadv(f.fileno(), [view[done:done + end - position]], position)
+                    if n <= 0:
+                        raise ValueError(f"fastem: {self.path} ended early (truncated file)")
+                    done += n
+                    position += n
+        return out.T if self.fortran else out
 
 
 class _Sliced:
@@ -217,12 +247,7 @@ def _read_npy_header(path):
         raise ValueError(f"fastem: {path} is not a readable .npy file: {exc}") from None
     if dtype.hasobject:
         raise ValueError(f"fastem: {path} holds Python objects, not numbers")
-    if fortran and len(shape) > 1 and shape[0] > 1:
-        raise ValueError(
-            f"fastem: {path} is stored in Fortran order; streaming reads rows, so "
-            "save it in C order (np.save(path, np.ascontiguousarray(X)))"
-        )
-    return shape, dtype, offset
+    return shape, dtype, offset, fortran
 
 
 def _memmap_file(X):

@@ -72,6 +72,13 @@ def make_input(kind, X, tmp_path):
         return str(_npy(tmp_path, X))
     if kind == "npy-path":
         return _npy(tmp_path, X)
+    if kind == "npy-fortran":
+        # column-major on disk, as np.save of df.to_numpy() often writes it
+        path = _npy(tmp_path, np.asfortranarray(X))
+        assert np.load(path, mmap_mode="r").flags.f_contiguous
+        return str(path)
+    if kind == "memmap-fortran":
+        return np.load(_npy(tmp_path, np.asfortranarray(X)), mmap_mode="r")
     if kind == "hdf5":
         h5py = pytest.importorskip("h5py")
         f = h5py.File(tmp_path / "X.h5", "w")
@@ -88,7 +95,8 @@ def make_input(kind, X, tmp_path):
     raise ValueError(kind)
 
 
-INPUT_KINDS = ["memmap", "memmap-view", "npy-str", "npy-path", "hdf5", "zarr", "sliceable"]
+INPUT_KINDS = ["memmap", "memmap-view", "npy-str", "npy-path", "npy-fortran", "memmap-fortran",
+               "hdf5", "zarr", "sliceable"]
 
 
 @pytest.mark.parametrize("kind", INPUT_KINDS)
