@@ -85,3 +85,14 @@ def test_more_threads_than_cpus_are_capped_with_a_warning():
         many = fastem.GaussianMixture(2, random_state=0, n_threads=5000).fit(X)
     few = fastem.GaussianMixture(2, random_state=0, n_threads=cpus).fit(X)
     np.testing.assert_allclose(many.lower_bounds_, few.lower_bounds_, rtol=1e-12)
+
+
+def test_small_passes_run_on_one_thread_unless_threads_are_asked_for():
+    from fastem._engine import MIN_ROWS_PER_THREAD, Engine
+    default = Engine("full", 3, 4)
+    asked = Engine("full", 3, 4, n_threads=2)
+    small, large = 150, 64 * MIN_ROWS_PER_THREAD
+    assert default._split(small, np.dtype(np.float64))[1] == 1
+    assert default._split(large, np.dtype(np.float64))[1] == default.max_threads
+    if asked.max_threads == 2:
+        assert asked._split(small, np.dtype(np.float64))[1] == 2
