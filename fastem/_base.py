@@ -281,16 +281,20 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if not getattr(self, "progress", False):
             return None
         from tqdm.auto import tqdm
-        return tqdm(total=self.max_iter, unit="it",
-                    desc=f"EM init {init + 1}/{self.n_init}" if self.n_init > 1 else "EM")
+        bar = tqdm(total=self.max_iter, unit="it",
+                   desc=f"EM init {init + 1}/{self.n_init}" if self.n_init > 1 else "EM")
+        bar.fastem_started = time()
+        return bar
 
     def _report(self, bar, n_iter, lower_bound, params, n_samples):
         """Progress bar and user callback after an iteration."""
         if bar is not None:
             bar.update(1)
-            rate = bar.format_dict.get("rate") or 0.0
+            # rows over the bar's own clock: tqdm's smoothed rate is None
+            # for its first updates and lags on long ones
+            elapsed = max(time() - bar.fastem_started, 1e-9)
             bar.set_postfix(lower_bound=f"{lower_bound:.6g}",
-                            rows_per_s=f"{rate * n_samples:.3g}")
+                            rows_per_s=f"{n_iter * n_samples / elapsed:.3g}")
         callback = getattr(self, "callback", None)
         if callback is not None:
             weights, means, covariances = params[:3]

@@ -216,3 +216,11 @@ def test_shared_passes_read_the_data_once_per_iteration_of_the_grid(blobs):
     # one scoring pass serve all
     candidates = len(sel.table)
     assert alone - shared == (iterations - longest + 2 * candidates - 1) * blocks
+
+
+def test_progress_bar_rows_per_second_is_the_fits_rate(blobs, capsys):
+    # from the first iteration on, and never 0 (tqdm's own rate starts empty)
+    import re
+    GaussianMixture(2, random_state=0, progress=True, tol=0.0, max_iter=2).fit(blobs)
+    rates = [float(r) for r in re.findall(r"rows_per_s=([0-9.e+]+)", capsys.readouterr().err)]
+    assert rates and all(rate > 0 for rate in rates)
