@@ -25,16 +25,14 @@ plot
 """
 import argparse
 import importlib.util
+import os
 import sys
 import warnings
+from pathlib import Path
 
-import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-
-import fastem
-from fastem import bench
-from fastem._atomic import atomic_write
-from fastem.datasets import FAITHFUL_COLUMNS, load_faithful
+# The modules the commands use are imported inside main, where a Ctrl-C
+# while they load is one line, not a traceback. (The fastem package itself,
+# with NumPy and scikit-learn, is loaded before this module is.)
 
 # Errors a user can cause and fix (bad values, unreadable or unwritable
 # files, a missing optional package): reported in one line, not a traceback.
@@ -66,6 +64,8 @@ _nonnegative_float = _number(float, lambda v: v >= 0, ">= 0")
 
 
 def _workload_names(text):
+    from fastem import bench
+
     names = [name.strip() for name in text.split(",") if name.strip()]
     known = {name.lower() for name in bench.WORKLOADS}
     unknown = [name for name in names if name.lower() not in known]
@@ -113,12 +113,15 @@ def build_parser():
     -------
     parser : argparse.ArgumentParser
     """
+    from fastem import bench
+    from fastem._version import __version__
+
     parser = _Parser(
         prog="fastem",
         description="Fast EM for Gaussian mixture models.",
     )
     parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {fastem.__version__}")
+                        version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of errors")
 
@@ -127,6 +130,19 @@ def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback of errors")
+
+    # the options of the commands that read DATA and write files
+    reading = argparse.ArgumentParser(add_help=False)
+    header = reading.add_mutually_exclusive_group()
+    header.add_argument("--header", action="store_const", const=True, default=None,
+                        help="the first line of a CSV file names its columns")
+    header.add_argument("--no-header", dest="header", action="store_const", const=False,
+                        help="the first line of a CSV file is data (default: guessed, a "
+                             "header when a cell of it is neither a number nor a missing "
+                             "value; the output says which)")
+    writing = argparse.ArgumentParser(add_help=False)
+    writing.add_argument("--force", action="store_true",
+                         help="replace an existing output file (never an input file)")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -195,7 +211,7 @@ def build_parser():
     bench_parser.set_defaults(handler=_run_bench)
 
     fit = commands.add_parser(
-        "fit", parents=[common],
+        "fit", parents=[common, reading, writing],
         help="fit a Gaussian mixture to a data file and save the model",
         description=(
             "Fit a Gaussian mixture to DATA (.npy, .csv with or without a header "
@@ -256,11 +272,12 @@ def build_parser():
                      help="show progress bars (EM iterations with rows/s, not with "
                           "--bayesian; the candidates of a selection); needs tqdm")
     fit.add_argument("--out", metavar="MODEL",
-                     help="model file to write (default: DATA's name + .gmm.npz)")
+                     help="model file to write (default: DATA's name without its "
+                          "extension + .gmm.npz, in the working directory)")
     fit.set_defaults(handler=_run_fit)
 
     predict = commands.add_parser(
-        "predict", parents=[common],
+        "predict", parents=[common, reading, writing],
         help="labels or probabilities of a data file under a saved model",
         description=("Print (or write to --out, .npy or .csv) the most probable "
                      "component of every row of DATA, or with --proba the "
@@ -276,7 +293,7 @@ def build_parser():
     predict.set_defaults(handler=_run_predict)
 
     impute = commands.add_parser(
-        "impute", parents=[common],
+        "impute", parents=[common, reading, writing],
         help="fill the missing values of a data file under a saved model",
         description=("Replace every missing value (NaN, or an empty CSV cell) of "
                      "DATA by its expectation under MODEL (fitted with --missing "
@@ -298,7 +315,7 @@ def build_parser():
     info.set_defaults(handler=_run_info)
 
     plot = commands.add_parser(
-        "plot", parents=[common], help="draw a saved model over a data file",
+        "plot", parents=[common, reading, writing], help="draw a saved model over a data file",
         description=("Draw MODEL over DATA: a histogram with the mixture density "
                      "for one feature, points with 1- and 2-sigma ellipses for "
                      "two, pairwise panels for more (at most 20,000 points, a "
@@ -347,20 +364,55 @@ def _covariance_types(text):
 
 
 def _default_model_path(data):
-    from pathlib import Path
-    return Path(data).name.split(".")[0] + ".gmm.npz"
+    # the whole stem: run.1.csv and run.2.csv must not both write run.gmm.npz
+    return Path(data).stem + ".gmm.npz"
+
+
+def _check_out(out, inputs, force, suffixes=None):
+    """Refuse an output file, before any work, that would replace one of
+    ``inputs`` ({role: path}), that exists (unless ``force``), that does not
+    end in one of ``suffixes`` or that cannot be written."""
+    for role, path in inputs.items():
+        if path is not None and _same_file(out, path):
+            raise ValueError(f"--out {out} is {role} {path}; choose another file to write")
+    if suffixes and not str(out).endswith(suffixes):
+        raise ValueError(f"--out {out}: write {' or '.join(suffixes)}")
+    if os.path.isdir(out):
+        raise IsADirectoryError(f"cannot write {out}: it is a directory")
+    if os.path.lexists(out) and not force:
+        raise FileExistsError(f"{out} exists; pass --force to replace it")
+    directory = os.path.dirname(out) or "."
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {out}: no such directory {directory}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {out}: {directory} is not writable")
+
+
+def _same_file(a, b):
+    """Whether two paths, however spelled, name one file (both existing)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (one does not exist)
+        return False
 
 
 def _run_fit(args):
+    from sklearn.exceptions import ConvergenceWarning
+
+    import fastem
     from fastem._cli_data import open_data, split_weights
 
     params = dict(max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
                   random_state=args.seed)
     params.update(_model_params(args))
-    X = open_data(args.data, args.dataset, gaps=args.missing == "em")
-    weights = None
+    out = args.out or _default_model_path(args.data)
+    _check_out(out, {"the data file": args.data, "the weights file": args.weights},
+               args.force)
+    data = open_data(args.data, args.dataset, gaps=args.missing == "em", header=args.header)
+    print(data.report())
+    X, weights = data.X, None
     if args.weights is not None:
-        X, weights = split_weights(args.data, X, args.weights)
+        X, weights = split_weights(data, args.weights)
     candidates = len(args.n_components) * len(args.covariance_type)
     if candidates > 1:
         selection = fastem.select_model(X, n_components=args.n_components,
@@ -390,7 +442,6 @@ def _run_fit(args):
                                      "--missing em.") from None
                 raise
     print(_model_summary(gm, X, weights))
-    out = args.out or _default_model_path(args.data)
     gm.save(out)
     print(f"model written to {out}")
     return 0
@@ -439,46 +490,60 @@ def _model_summary(gm, X=None, sample_weight=None):
 
 
 def _run_predict(args):
+    import numpy as np
+
+    import fastem
     from fastem._cli_data import open_data
 
+    if args.out is not None:
+        _check_out(args.out, {"the model file": args.model, "the data file": args.data},
+                   args.force, suffixes=(".npy", ".csv"))
     gm = fastem.load(args.model)
-    X = open_data(args.data, args.dataset, gaps=gm._allow_nan())
-    result = gm.predict_proba(X) if args.proba else gm.predict(X)
+    data = open_data(args.data, args.dataset, gaps=gm._allow_nan(), header=args.header)
+    result = gm.predict_proba(data.X) if args.proba else gm.predict(data.X)
     if args.out is None:
         if args.proba:
             np.savetxt(sys.stdout, result, fmt="%.6g", delimiter=",")
         else:
             np.savetxt(sys.stdout, result, fmt="%d")
+        # (stdout is the results'; said last, so that an error stays one line)
+        print(data.report(), file=sys.stderr)
         return 0
-    if not args.out.endswith((".npy", ".csv")):
-        raise ValueError(f"--out {args.out}: write .npy or .csv")
-    with atomic_write(args.out) as f:
-        if args.out.endswith(".npy"):
-            np.save(f, result)
-        else:
-            np.savetxt(f, result, fmt="%.17g" if args.proba else "%d", delimiter=",")
+    _write_array(args.out, result, "%.17g" if args.proba else "%d")
+    print(data.report())
     print(f"{'probabilities' if args.proba else 'labels'} of {len(result)} rows "
           f"written to {args.out}")
     return 0
 
 
+def _write_array(path, values, fmt):
+    """A .npy or .csv file of ``values``, replaced whole or not at all."""
+    import numpy as np
+
+    from fastem._atomic import atomic_write
+
+    with atomic_write(path) as f:
+        if str(path).endswith(".npy"):
+            np.save(f, values)
+        else:
+            np.savetxt(f, values, fmt=fmt, delimiter=",")
+
+
 def _run_impute(args):
+    import fastem
     from fastem._cli_data import open_data
 
-    if not args.out.endswith((".npy", ".csv")):
-        raise ValueError(f"--out {args.out}: write .npy or .csv")
+    _check_out(args.out, {"the model file": args.model, "the data file": args.data},
+               args.force, suffixes=(".npy", ".csv"))
     gm = fastem.load(args.model)
     if not hasattr(gm, "impute"):
         raise ValueError(f"{args.model} holds a {type(gm).__name__}, which has no missing "
                          "values to fill: impute needs a model fitted with --missing em")
-    X = open_data(args.data, args.dataset, gaps=True)
-    result = gm.impute(X)
-    with atomic_write(args.out) as f:
-        if args.out.endswith(".npy"):
-            np.save(f, result)
-        else:
-            np.savetxt(f, result, fmt="%.17g", delimiter=",")
-    n_gaps = _count_nan(X)
+    data = open_data(args.data, args.dataset, gaps=True, header=args.header)
+    print(data.report())
+    result = gm.impute(data.X)
+    _write_array(args.out, result, "%.17g")
+    n_gaps = _count_nan(data.X)
     print(f"{n_gaps} missing values of {len(result)} rows filled; written to {args.out}")
     return 0
 
@@ -486,26 +551,34 @@ def _run_impute(args):
 def _count_nan(X):
     from contextlib import closing
 
+    import numpy as np
+
     from fastem._sources import as_source
     with closing(as_source(X, allow_nan=True).blocks()) as blocks:
         return sum(int(np.count_nonzero(np.isnan(block))) for _, _, block in blocks)
 
 
 def _run_plot(args):
+    import fastem
     from fastem._cli_data import open_data
 
-    gm = fastem.load(args.model)
     if not args.trace and args.data is None:
         raise ValueError("plot needs DATA (or --trace)")
+    _check_out(args.out, {"the model file": args.model, "the data file": args.data},
+               args.force)
+    gm = fastem.load(args.model)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from fastem import plot
 
-    fig = (plot.plot_lower_bounds(gm) if args.trace
-           else plot.plot_mixture(gm, open_data(args.data, args.dataset,
-                                                gaps=gm._allow_nan())))
+    if args.trace:
+        fig = plot.plot_lower_bounds(gm)
+    else:
+        data = open_data(args.data, args.dataset, gaps=gm._allow_nan(), header=args.header)
+        print(data.report())
+        fig = plot.plot_mixture(gm, data.X)
     try:
         fig.savefig(args.out, dpi=120)
     finally:
@@ -515,6 +588,10 @@ def _run_plot(args):
 
 
 def _run_info(args):
+    import numpy as np
+
+    import fastem
+
     gm = fastem.load(args.model)
     print(f"{args.model}")
     print(_model_summary(gm))
@@ -530,6 +607,10 @@ def _run_info(args):
 
 
 def _fit_over_k(X, max_components, seed, n_init=3):
+    from sklearn.exceptions import ConvergenceWarning
+
+    import fastem
+
     models = []
     # A model that stops at max_iter is reported in the table's "converged"
     # column; the warning would only repeat it less readably.
@@ -557,6 +638,8 @@ def _format_bic_table(rows, best):
 
 
 def _format_model(gm, feature_names):
+    import numpy as np
+
     name_width = max(len(name) for name in feature_names)
     values = np.concatenate([gm.means_.ravel(), gm.covariances_.ravel()])
     col_width = max(max(len(name) for name in feature_names),
@@ -601,6 +684,10 @@ def _write_plot(gm, X, bic, path):
 
 
 def _run_demo(args):
+    import numpy as np
+
+    from fastem.datasets import FAITHFUL_COLUMNS, load_faithful
+
     X = load_faithful()
     n_samples, n_features = X.shape
     if args.max_components > n_samples:
@@ -642,6 +729,8 @@ def _progress(line):
 
 
 def _run_bench(args):
+    from fastem import bench
+
     # Read the baseline first: a bad path should not cost a full run.
     baseline = bench.load_result(args.compare) if args.compare else None
     if args.load:
@@ -694,6 +783,8 @@ def _run_bench(args):
 
 def _one_line(exc):
     message = " ".join(str(exc).split())
+    # (the library's messages start with the prefix the line already has)
+    message = message.removeprefix("fastem: ")
     return message or type(exc).__name__
 
 
@@ -709,25 +800,49 @@ def main(argv=None):
     -------
     status : int
         Exit status: 0 on success, 1 on an error in the input or
-        environment, 2 on a usage error or when no command is given.
-        (``--help``, ``--version`` and argparse's own usage errors exit
-        through ``SystemExit``.)
+        environment, 2 on a usage error or when no command is given, 130
+        on Ctrl-C. (``--help``, ``--version`` and argparse's own usage
+        errors exit through ``SystemExit``.) When the reader of the output
+        goes away (``fastem predict ... | head``), fastem stops quietly
+        with status 0: the reader had what it wanted, and a pipeline run
+        with ``set -o pipefail`` does not fail for it.
     """
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("fastem: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
+
+
+def _run(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at Python's exit
+        return status
+    except BrokenPipeError:
+        raise  # an OSError, but none of the user's: main ends quietly
     except USER_ERRORS as exc:
         if args.debug:
             raise
         print(f"fastem: error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("fastem: interrupted", file=sys.stderr)
-        return 130
+
+
+def _discard_stdout():
+    # What stdout still buffers would go to the closed pipe when Python
+    # flushes it at exit, and the failure would be reported then; devnull
+    # takes it instead (the remedy of the signal module's documentation).
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -128,3 +128,42 @@ def test_error_is_one_line(capsys):
 def test_debug_shows_the_exception(argv):
     with pytest.raises(ValueError, match="--max-components must be at most"):
         cli.main(argv)
+
+
+def test_a_library_message_gets_one_prefix(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"junk" * 50)
+    result = run("info", junk)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"fastem: error: {junk} is not a fastem model file")
+
+
+# Ctrl-C while a module loads: the subprocess raises KeyboardInterrupt when
+# the module named by argv[1] is imported, then runs the command in argv[2:].
+INTERRUPTED_IMPORT = """
+import sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+from fastem.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("module, command", [
+    ("fastem.bench", ["info", "m.npz"]),            # while the parser is built
+    ("fastem._cli_data", ["fit", "X.npy", "-k", "1"]),  # in a command
+])
+def test_ctrl_c_during_an_import_is_one_line(module, command):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT, module, *command],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "fastem: interrupted\n"

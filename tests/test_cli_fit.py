@@ -1,5 +1,7 @@
 """fastem fit / predict / info as a user runs them: the real console script
 in a subprocess, on every data format, with one-line errors."""
+import re
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,7 @@ def test_fit_every_format_gives_the_same_model(kind, blobs, tmp_path):
     out = tmp_path / "m.gmm.npz"
     result = run_fastem("fit", path, "-k", 3, "--seed", 0, "--out", out)
     assert result.returncode == 0, result.stderr
+    assert f"read {len(blobs)} rows x 2 columns from {path}" in result.stdout
     assert "model written to" in result.stdout
     gm = fastem.load(out)
     ref = fastem.GaussianMixture(3, random_state=0).fit(blobs)
@@ -85,6 +88,7 @@ def _one_line_error(result, *needles):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+    assert "error: fastem:" not in result.stderr  # one prefix, not two
     for needle in needles:
         assert needle in result.stderr, result.stderr
 
@@ -141,7 +145,7 @@ def test_fit_with_weights_from_a_file_or_a_column(blobs, tmp_path):
     for name, (data, spec) in runs.items():
         out = tmp_path / "m.npz"
         result = run_fastem("fit", data, "-k", 3, "--seed", 0, "--weights", spec,
-                            "--out", out)
+                            "--out", out, "--force")
         assert result.returncode == 0, (name, result.stderr)
         gm = fastem.load(out)
         assert gm.n_features_in_ == 2, name
@@ -150,7 +154,7 @@ def test_fit_with_weights_from_a_file_or_a_column(blobs, tmp_path):
                                    err_msg=name)
     # a selection over K is weighted too: its BIC uses n = sum of the weights
     result = run_fastem("fit", tmp_path / "Xw.csv", "-k", "2:3", "--seed", 0,
-                        "--weights", "count", "--out", tmp_path / "m.npz")
+                        "--weights", "count", "--out", tmp_path / "m.npz", "--force")
     assert result.returncode == 0, result.stderr
     bic = fastem.GaussianMixture(3, random_state=0).fit(
         blobs, sample_weight=weights).bic(blobs, sample_weight=weights)
@@ -257,3 +261,189 @@ def test_fit_bayesian_options(blobs, tmp_path):
         bad = run_fastem("fit", path, "-k", 2, *args, "--out", tmp_path / "x.npz")
         assert bad.returncode == 1 and message in bad.stderr
         assert not (tmp_path / "x.npz").exists()
+
+
+# Files the command line must not destroy: an output never replaces an input,
+# nor (without --force) any existing file, and is checked before any work.
+
+def test_out_never_replaces_an_input(blobs, tmp_path):
+    data = _write("npy", blobs, tmp_path)
+    csv = _write("csv", blobs, tmp_path)
+    (tmp_path / "sub").mkdir()
+    link = tmp_path / "link.npy"
+    link.symlink_to(data)
+    model = tmp_path / "m.npz"
+    assert run_fastem("fit", data, "-k", 1, "--out", model).returncode == 0
+    before = {path: path.read_bytes() for path in (data, csv, model)}
+    runs = [
+        (("fit", data, "-k", 1, "--out", data), "the data file"),
+        # another spelling of the same path, and a symlink to it; --force does not matter
+        (("fit", data, "-k", 1, "--out", tmp_path / "sub" / ".." / "X.npy", "--force"),
+         "the data file"),
+        (("fit", link, "-k", 1, "--out", data, "--force"), "the data file"),
+        (("fit", csv, "-k", 1, "--weights", data, "--out", link, "--force"),
+         "the weights file"),
+        (("predict", model, csv, "--out", csv, "--force"), "the data file"),
+        (("predict", model, data, "--out", model, "--force"), "the model file"),
+        (("impute", model, csv, "--out", csv, "--force"), "the data file"),
+    ]
+    for args, role in runs:
+        _one_line_error(run_fastem(*args), "--out", f"is {role}")
+    for path, content in before.items():
+        assert path.read_bytes() == content, path
+
+
+def test_default_model_names_keep_the_whole_stem(tmp_path):
+    rng = np.random.default_rng(6)
+    first, second = rng.normal(0, 1, (50, 2)), rng.normal(5, 1, (50, 2))
+    for name, X in (("run.1.csv", first), ("run.2.csv", second)):
+        np.savetxt(tmp_path / name, X, delimiter=",")
+        result = run_fastem("fit", name, "-k", 1, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    for name, X in (("run.1.gmm.npz", first), ("run.2.gmm.npz", second)):
+        np.testing.assert_allclose(fastem.load(tmp_path / name).means_[0], X.mean(axis=0),
+                                   rtol=1e-10)
+
+
+@pytest.mark.parametrize("command", ["fit", "fit (default name)", "predict", "impute", "plot"])
+def test_an_existing_output_is_replaced_only_with_force(command, blobs, tmp_path):
+    if command == "plot":
+        pytest.importorskip("matplotlib")
+    data = _write("npy", blobs, tmp_path)
+    model = tmp_path / "model.npz"
+    assert run_fastem("fit", data, "-k", 2, "--seed", 0, "--missing", "em",
+                      "--out", model).returncode == 0
+    args, out = {
+        "fit": (("fit", data, "-k", 1, "--out", "m.npz"), "m.npz"),
+        "fit (default name)": (("fit", data, "-k", 1), "X.gmm.npz"),
+        "predict": (("predict", model, data, "--out", "p.csv"), "p.csv"),
+        "impute": (("impute", model, data, "--out", "i.npy"), "i.npy"),
+        "plot": (("plot", model, data, "--out", "p.png"), "p.png"),
+    }[command]
+    (tmp_path / out).write_bytes(b"keep me")
+    _one_line_error(run_fastem(*args, cwd=tmp_path), out, "exists", "--force")
+    assert (tmp_path / out).read_bytes() == b"keep me"
+    result = run_fastem(*args, "--force", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / out).read_bytes() != b"keep me"
+
+
+def test_an_unwritable_out_fails_before_any_work(blobs, tmp_path):
+    data = _write("npy", blobs, tmp_path)
+    nowhere = tmp_path / "no" / "such" / "dir"
+    result = run_fastem("fit", data, "-k", 2, "--out", nowhere / "m.npz")
+    _one_line_error(result, str(nowhere))
+    assert result.stdout == ""  # neither read nor fitted
+    _one_line_error(run_fastem("fit", data, "-k", 2, "--out", tmp_path), "is a directory")
+    model = tmp_path / "m.npz"
+    assert run_fastem("fit", data, "-k", 2, "--out", model).returncode == 0
+    for command in ("predict", "impute"):
+        _one_line_error(run_fastem(command, model, data, "--out", nowhere / "out.npy"),
+                        str(nowhere))
+
+
+def test_dataset_only_for_hdf5(blobs, tmp_path):
+    model = tmp_path / "m.npz"
+    assert run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 1,
+                      "--out", model).returncode == 0
+    for kind in ("npy", "csv", "parquet"):
+        data = _write(kind, blobs, tmp_path)
+        _one_line_error(run_fastem("fit", data, "-k", 1, "--dataset", "X",
+                                   "--out", tmp_path / "d.npz"), "--dataset", "HDF5")
+        _one_line_error(run_fastem("predict", model, data, "--dataset", "X"),
+                        "--dataset", "HDF5")
+
+
+def test_output_into_a_closed_pipe_ends_quietly(blobs, tmp_path):
+    import subprocess
+
+    from clitools import fastem_command
+
+    model = tmp_path / "m.npz"
+    assert run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 3, "--seed", 0,
+                      "--out", model).returncode == 0
+    big = tmp_path / "big.npy"
+    np.save(big, np.tile(blobs, (200, 1)))  # MBs of output: far more than a pipe holds
+    # `fastem predict ... | head -1`: the reader takes one line and goes
+    proc = subprocess.Popen(fastem_command() + ["predict", str(model), str(big), "--proba"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0, err
+    assert first.count(b",") == 2
+    assert err == ""  # no "Broken pipe", no "Exception ignored", no traceback
+
+
+# CSV files: what is data, what is a header, what is missing, and where a
+# problem is (the reader itself is tested in test_cli_data.py)
+
+ROWS = np.array([[1.0, 2.0], [3.0, 5.0], [4.0, 9.0]])
+READ = re.compile(r"^read (\d+) rows x (\d+) columns from (.+?)(?: \((.*)\))?$", re.MULTILINE)
+
+
+def _csv(tmp_path, text, name="t.csv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode())  # byte for byte: a BOM, quotes, line ends
+    return path
+
+
+def _read_report(result):
+    """(rows, columns, note) of the line saying what was read."""
+    match = READ.search(result.stdout)
+    assert match, result.stdout + result.stderr
+    return int(match[1]), int(match[2]), match[4]
+
+
+@pytest.mark.parametrize("text, options, note", [
+    ("\ufeff1,2\n3,5\n4,9\n", [], "no header"),
+    ("\ufeffa,b\n1,2\n3,5\n4,9\n", [], "header: a, b"),
+    ("1,2,\n3,5,\n4,9,\n", [], "no header"),
+    ("a,b,\n1,2,\n3,5,\n4,9,\n", [], "header: a, b"),
+    ('"a","b"\r\n"1","2"\r\n"3","5"\r\n"4","9"\r\n', [], "header: a, b"),
+    ("10,20\n1,2\n3,5\n4,9\n", ["--header"], "header: 10, 20"),
+    ("a,b\n1,2\n3,5\n4,9\n", ["--header"], "header: a, b"),
+    ("1,2\n3,5\n4,9\n", ["--no-header"], "no header"),
+], ids=["BOM", "BOM and header", "trailing commas", "trailing commas and header",
+        "quoted", "numeric header", "--header", "--no-header"])
+def test_fit_reads_every_row_of_a_csv(text, options, note, tmp_path):
+    data = _csv(tmp_path, text)
+    result = run_fastem("fit", data, "-k", 1, *options, "--out", tmp_path / "m.npz")
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(fastem.load(tmp_path / "m.npz").means_[0], ROWS.mean(axis=0),
+                               rtol=1e-12)
+    assert _read_report(result) == (3, 2, note)
+
+
+def test_a_numeric_first_line_is_data_unless_header_is_given(tmp_path):
+    data = _csv(tmp_path, "10,20\n1,2\n3,5\n4,9\n")
+    result = run_fastem("fit", data, "-k", 1, "--out", tmp_path / "m.npz")
+    assert result.returncode == 0, result.stderr
+    assert _read_report(result) == (4, 2, "no header")
+
+
+def test_missing_values_on_line_1_are_data(tmp_path):
+    data = _csv(tmp_path, "1,NA\n3,5\n4,9\n")
+    _one_line_error(run_fastem("fit", data, "-k", 1, "--out", tmp_path / "n.npz"),
+                    "line 1, column 2", "--missing em")
+    result = run_fastem("fit", data, "-k", 1, "--missing", "em", "--out", tmp_path / "m.npz")
+    assert result.returncode == 0, result.stderr
+    assert _read_report(result) == (3, 2, "no header")
+
+
+@pytest.mark.parametrize("text, options, where", [
+    ('"a","b"\n"1","2"\n"3","x"\n', [], "line 3, column 2 (b)"),
+    ('"first\nname",b\n1,2\n3,x\n', [], "line 4, column 2 (b)"),
+    ("a,b\n1,2\n\n3,x\n", [], "line 4, column 2 (b)"),
+    ("a,b\n1,2\n3,\n", [], "line 3, column 2 (b)"),
+    ("a,b\n1,2\n3,4,\n", [], "line 3"),
+    ("a,b\n1,2\n", ["--no-header"], "line 1, column 1"),
+], ids=["quoted", "quoted line end", "blank line", "empty cell", "extra cell", "--no-header"])
+def test_csv_errors_name_the_line_and_column(text, options, where, tmp_path):
+    data = _csv(tmp_path, text)
+    _one_line_error(run_fastem("fit", data, "-k", 1, *options), f"{data}, {where}")
+
+
+def test_header_options_only_for_csv(blobs, tmp_path):
+    _one_line_error(run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 1, "--header"),
+                    "--header", "CSV")
