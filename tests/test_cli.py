@@ -158,6 +158,8 @@ sys.exit(main(sys.argv[2:]))
 @pytest.mark.parametrize("module, command", [
     ("fastem.bench", ["info", "m.npz"]),            # while the parser is built
     ("fastem._cli_data", ["fit", "X.npy", "-k", "1"]),  # in a command
+    ("numpy", ["info", "m.npz"]),                   # the heavy imports, which
+    ("sklearn", ["fit", "X.npy", "-k", "1"]),       # `import fastem` defers
 ])
 def test_ctrl_c_during_an_import_is_one_line(module, command):
     import subprocess
