@@ -578,7 +578,8 @@ def _run_plot(args):
     else:
         data = open_data(args.data, args.dataset, gaps=gm._allow_nan(), header=args.header)
         print(data.report())
-        fig = plot.plot_mixture(gm, data.X)
+        # axes named by the CSV header or Parquet columns, when there are some
+        fig = plot.plot_mixture(gm, data.X, feature_names=data.columns)
     try:
         fig.savefig(args.out, dpi=120)
     finally:

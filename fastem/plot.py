@@ -13,14 +13,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fastem._plotting import (
-    _SIGMA_STYLES,
-    _SIGMAS,
-    _ellipse_geometry,
     _import_matplotlib,
+    component_color,
     component_covariances,
+    draw_component,
+    feature_labels,
     is_bayesian,
+    legend_handles,
     mixture_title,
     plot_mixture_2d,
+    predict_labels,
+    scatter_points,
     shown_components,
 )
 
@@ -108,10 +111,16 @@ def plot_criterion(selection: ModelSelection, criterion: str | None = None,
 def plot_lower_bounds(gm: GaussianMixture, ax: Axes | None = None) -> Figure:
     """The lower bound at every iteration (``lower_bounds_``): the mean
     log-likelihood for a GaussianMixture, the variational lower bound on
-    the evidence (a total) for a BayesianGaussianMixture."""
+    the evidence (a total) for a BayesianGaussianMixture. Iterations are
+    whole numbers and the bounds are written out in full (-4.15538, not
+    an offset and 1e-5 steps)."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = _axes(ax)
     values = np.asarray(gm.lower_bounds_, dtype=np.float64)
     ax.plot(np.arange(1, len(values) + 1), values, marker=".")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _plain_numbers(ax)
     ax.set_xlabel("iteration")
     bayesian = is_bayesian(gm)
     ax.set_ylabel("lower bound on the log-evidence (up to a constant)" if bayesian
@@ -120,6 +129,17 @@ def plot_lower_bounds(gm: GaussianMixture, ax: Axes | None = None) -> Figure:
                  f"({gm.covariance_type}); "
                  f"{'converged' if gm.converged_ else 'not converged'}")
     return fig
+
+
+def _plain_numbers(ax):
+    # Converged bounds differ in their last digits: matplotlib's default
+    # then labels the ticks as steps from an offset ("1e-5" and "-4.1554"
+    # in the corner), which hides the values. Only the default (scalar)
+    # formatter has these settings: a log axis of the caller's keeps its own.
+    from matplotlib.ticker import ScalarFormatter
+
+    if isinstance(ax.yaxis.get_major_formatter(), ScalarFormatter):
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
 
 
 def _normal_pdf(x, mean, var):
@@ -147,14 +167,23 @@ def _plot_cv(selection, ax):
 
 
 def plot_density_1d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None, bins: int = 60,
-                    feature_name: str | None = None) -> Figure:
+                    feature_name: str | None = None,
+                    feature_names: Sequence[str] | None = None) -> Figure:
     """One-dimensional data as a histogram (a density), with the fitted
-    mixture's density and each weighted component's."""
+    mixture's density and each weighted component's (numbered as
+    ``predict`` labels them, from 0).
+
+    The x axis is labelled ``feature_name`` (or ``feature_names[0]``), by
+    default the column of X if it is a data frame, else the model's
+    ``feature_names_in_`` if it has them, else "feature 0"."""
+    if feature_names is None and feature_name is not None:
+        feature_names = [feature_name]
     fig, ax = _axes(ax)
-    X = _points(X, 10 * _MAX_POINTS)
-    if X.shape[1] != 1 or gm.means_.shape[1] != 1:
+    points = _points(X, 10 * _MAX_POINTS)
+    if points.shape[1] != 1 or gm.means_.shape[1] != 1:
         raise ValueError("plot_density_1d draws one-dimensional data and mixtures")
-    x = X[:, 0]
+    name, = feature_labels(gm, X, feature_names, 1)
+    x = points[:, 0]
     ax.hist(x, bins=bins, density=True, color="0.8", edgecolor="0.6", label="data")
     grid = np.linspace(x.min(), x.max(), 400)
     variances = component_covariances(gm)[:, 0, 0]
@@ -165,53 +194,84 @@ def plot_density_1d(gm: GaussianMixture, X: ArrayLike, ax: Axes | None = None, b
         total += part
         if k not in shown:
             continue
-        ax.plot(grid, part, linestyle="--", color=f"C{k % 10}",
-                label=f"component {k + 1}: weight {w:.2f}, mean {m:.3g}, sd {np.sqrt(v):.3g}")
+        ax.plot(grid, part, linestyle="--", color=component_color(k),
+                label=f"component {k}: weight {w:.2f}, mean {m:.3g}, sd {np.sqrt(v):.3g}")
     ax.plot(grid, total, color="black", linewidth=2, label="mixture")
-    ax.set_xlabel(feature_name or "x")
+    ax.set_xlabel(name)
     ax.set_ylabel("density")
     ax.set_title(mixture_title(gm))
     ax.legend(fontsize="small")
     return fig
 
 
+def _pairs_panel_size(n_features):
+    # Inches per panel: 2.6 up to five features, then smaller (down to 1.6)
+    # so that the figure stays near 13 inches a side. A saved PNG grows
+    # with its pixels; at 2.6 inches, eight features made a 2 MB PNG.
+    return max(1.6, min(2.6, 13.0 / n_features))
+
+
+def _draw_pair(ax, gm, points, labels, covariances, x, y):
+    """Feature x against feature y: the points coloured by label, each
+    component's ellipses of its marginal covariance and its mean."""
+    pair = [x, y]
+    for k in shown_components(gm):
+        members = points[labels == k]
+        # Small markers without antialiasing: at this size it is not
+        # visible, and the exact colours compress to a PNG half the size.
+        scatter_points(ax, members[:, x], members[:, y], component_color(k),
+                       s=4, alpha=0.5, antialiased=False)
+        draw_component(ax, gm.means_[k, pair], covariances[k][np.ix_(pair, pair)],
+                       component_color(k), linewidth=1.5, markersize=7)
+
+
+def _legend_beside(fig, handles):
+    """One legend for the figure, right of the panels."""
+    try:
+        # constrained layout (matplotlib 3.7 and later) makes room for it
+        return fig.legend(handles=handles, loc="outside right upper", fontsize="small")
+    except ValueError:
+        # older versions know no "outside": the legend then covers a corner
+        # of the top right panel, a mirror image of the bottom left one
+        return fig.legend(handles=handles, loc="upper right", fontsize="small")
+
+
 def plot_pairs(gm: GaussianMixture, X: ArrayLike, feature_names: Sequence[str] | None = None,
                max_points: int = _MAX_POINTS) -> Figure:
     """Every pair of features: points coloured by label, each component's
-    1- and 2-sigma ellipses of its marginal covariance, histograms on the
-    diagonal."""
+    1- and 2-sigma ellipses of its marginal covariance and its mean drawn
+    over them, histograms on the diagonal, and one legend for the figure
+    (the components, numbered as ``predict`` labels them, from 0, with
+    their weights, and the ellipses' line styles).
+
+    ``feature_names`` labels the axes; by default the columns of X if it is
+    a data frame, else the model's ``feature_names_in_`` if it has them,
+    else "feature 0", "feature 1", ... At most ``max_points`` rows of X (a
+    seeded random subset) are drawn."""
     _import_matplotlib()
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Ellipse
 
-    X = _points(X, max_points)
-    D = X.shape[1]
-    names = list(feature_names or [f"feature {i}" for i in range(D)])
-    labels = gm.predict(X)
-    covs = component_covariances(gm)
-    fig, axes = plt.subplots(D, D, figsize=(2.6 * D, 2.6 * D), layout="constrained",
+    points = _points(X, max_points)
+    labels = predict_labels(gm, points)
+    D = points.shape[1]
+    names = feature_labels(gm, X, feature_names, D)
+    covariances = component_covariances(gm)
+    side = _pairs_panel_size(D) * D
+    # the extra width holds the legend, right of the panels
+    fig, axes = plt.subplots(D, D, figsize=(side + 2.4, side), layout="constrained",
                              squeeze=False)
     for i in range(D):
         for j in range(D):
             ax = axes[i, j]
             if i == j:
-                ax.hist(X[:, i], bins=40, color="0.7")
+                ax.hist(points[:, i], bins=40, color="0.7")
             else:
-                for k in shown_components(gm):
-                    members = X[labels == k]
-                    ax.scatter(members[:, j], members[:, i], s=4, alpha=0.5,
-                               color=f"C{k % 10}", edgecolors="none")
-                    sub = covs[k][np.ix_([j, i], [j, i])]
-                    for n_sigma in _SIGMAS:
-                        width, height, angle = _ellipse_geometry(sub, n_sigma)
-                        ax.add_patch(Ellipse(gm.means_[k, [j, i]], width, height,
-                                             angle=angle, fill=False,
-                                             edgecolor=f"C{k % 10}",
-                                             linestyle=_SIGMA_STYLES[n_sigma]))
+                _draw_pair(ax, gm, points, labels, covariances, j, i)
             if i == D - 1:
                 ax.set_xlabel(names[j])
             if j == 0:
                 ax.set_ylabel(names[i])
+    _legend_beside(fig, legend_handles(gm))
     fig.suptitle(f"{mixture_title(gm)} ({gm.covariance_type}); ellipses at 1 and 2 sigma")
     return fig
 
@@ -220,10 +280,16 @@ def plot_mixture(gm: GaussianMixture, X: ArrayLike, feature_names: Sequence[str]
                  max_points: int = _MAX_POINTS) -> Figure:
     """The picture that suits the data's dimension: a histogram with the
     mixture density (1 feature), points with component ellipses (2), or
-    pairwise panels (3 or more)."""
+    pairwise panels (3 or more).
+
+    ``feature_names`` labels the axes; by default the columns of X if it is
+    a data frame, else the model's ``feature_names_in_`` if it has them,
+    else "feature 0", "feature 1", ..."""
     D = gm.means_.shape[1]
+    # read before _points turns a data frame into an array
+    names = feature_labels(gm, X, feature_names, D)
     if D == 1:
-        return plot_density_1d(gm, X, feature_name=(feature_names or [None])[0])
+        return plot_density_1d(gm, X, feature_names=names)
     if D == 2:
-        return plot_mixture_2d(gm, _points(X, max_points), feature_names=feature_names)
-    return plot_pairs(gm, X, feature_names=feature_names, max_points=max_points)
+        return plot_mixture_2d(gm, _points(X, max_points), feature_names=names)
+    return plot_pairs(gm, X, feature_names=names, max_points=max_points)
