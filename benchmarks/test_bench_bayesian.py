@@ -11,10 +11,9 @@ Timing run: ``pytest benchmarks/test_bench_bayesian.py --benchmark-enable``.
 Disabled (the ordinary test run), each fit runs once on data a hundred
 times smaller and checked against scikit-learn's.
 """
-import time
-
 import numpy as np
 import pytest
+from marginal import marginal_seconds
 from sklearn.mixture import BayesianGaussianMixture as SkBayesian
 
 from fastem import BayesianGaussianMixture, GaussianMixture
@@ -34,20 +33,8 @@ def w1(benchmarks_disabled):
 
 
 def _marginal_seconds(fit, benchmarks_disabled):
-    """(model of ITERATIONS iterations, marginal s/iter or None): the
-    difference of ITERATIONS and 1 iterations cancels the start."""
-    if benchmarks_disabled:
-        return fit(ITERATIONS), None
-    fit(1)  # thread pools and heap
-    times = {}
-    for iterations in (1, ITERATIONS):
-        runs = []
-        for _ in range(3):
-            start = time.perf_counter()
-            model = fit(iterations)
-            runs.append(time.perf_counter() - start)
-        times[iterations] = min(runs)
-    return model, (times[ITERATIONS] - times[1]) / (ITERATIONS - 1)
+    """(model of ITERATIONS iterations, marginal s/iter or None)."""
+    return marginal_seconds(fit, ITERATIONS, benchmarks_disabled)
 
 
 @pytest.mark.parametrize("library", ["fastem-bayesian", "fastem-em", "sklearn-bayesian"])

@@ -13,10 +13,9 @@ Timing run: ``pytest benchmarks/test_bench_real_data.py --benchmark-enable``.
 Disabled (the ordinary test run), each fit runs once on data a hundred
 times smaller and the equivalences are checked.
 """
-import time
-
 import numpy as np
 import pytest
+from marginal import marginal_seconds
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from fastem import GaussianMixture
@@ -60,18 +59,7 @@ def gappy_problem(benchmarks_disabled):
 
 def _marginal_seconds(fit, benchmarks_disabled):
     """(model of ITERATIONS iterations, marginal s/iter or None)."""
-    if benchmarks_disabled:
-        return fit(ITERATIONS), None
-    fit(1)  # thread pools and heap
-    times = {}
-    for iterations in (1, ITERATIONS):
-        runs = []
-        for _ in range(3):
-            start = time.perf_counter()
-            model = fit(iterations)
-            runs.append(time.perf_counter() - start)
-        times[iterations] = min(runs)
-    return model, (times[ITERATIONS] - times[1]) / (ITERATIONS - 1)
+    return marginal_seconds(fit, ITERATIONS, benchmarks_disabled)
 
 
 def _record(benchmark, group, library, seconds, model):

@@ -38,11 +38,18 @@ def test_an_hdf5_file_truncated_during_a_fit_is_named(X, tmp_path):
             _fit_with(truncate, f["X"])
 
 
-def test_a_zarr_store_deleted_during_a_fit_is_named(X, tmp_path):
+def _zarr_store(X, path, rows=None):
+    """A Zarr store of X in chunks of 500 rows (only its first ``rows``
+    written, if given); returns the zarr module."""
     zarr = pytest.importorskip("zarr")
-    path = tmp_path / "X.zarr"
     z = zarr.create_array(store=str(path), shape=X.shape, dtype=X.dtype, chunks=(500, 3))
-    z[:] = X
+    z[:rows] = X[:rows]
+    return zarr
+
+
+def test_a_zarr_store_deleted_during_a_fit_is_named(X, tmp_path):
+    path = tmp_path / "X.zarr"
+    zarr = _zarr_store(X, path)
 
     def delete(iteration, lower_bound, params):
         if iteration == 2:
@@ -52,10 +59,8 @@ def test_a_zarr_store_deleted_during_a_fit_is_named(X, tmp_path):
 
 
 def test_a_zarr_chunk_deleted_during_a_fit_is_named(X, tmp_path):
-    zarr = pytest.importorskip("zarr")
     path = tmp_path / "X.zarr"
-    z = zarr.create_array(store=str(path), shape=X.shape, dtype=X.dtype, chunks=(500, 3))
-    z[:] = X
+    zarr = _zarr_store(X, path)
 
     def delete_a_chunk(iteration, lower_bound, params):
         if iteration == 2:
@@ -66,10 +71,8 @@ def test_a_zarr_chunk_deleted_during_a_fit_is_named(X, tmp_path):
 
 
 def test_a_zarr_array_with_chunks_never_written_is_refused(X, tmp_path):
-    zarr = pytest.importorskip("zarr")
     path = tmp_path / "X.zarr"
-    z = zarr.create_array(store=str(path), shape=X.shape, dtype=X.dtype, chunks=(500, 3))
-    z[:1000] = X[:1000]
+    zarr = _zarr_store(X, path, rows=1000)
     with pytest.raises(ValueError, match=r"X\.zarr: 6 of the Zarr array's 8 chunks .* "
                                          "fill value"):
         GaussianMixture(2).fit(zarr.open_array(str(path), mode="r"))
