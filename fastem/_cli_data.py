@@ -1,8 +1,13 @@
 """Reading the data files the command line takes: .npy, .csv (with or
 without a header row, see fastem._cli_csv), .h5/.hdf5 (--dataset), .zarr
 and .parquet. Large .npy, HDF5 and Zarr inputs are not loaded: they are
-handed to the estimator, which streams them."""
-from dataclasses import dataclass
+handed to the estimator, which streams them.
+
+The columns of an index that pandas wrote with a frame (a Parquet file's
+pandas metadata names them; a CSV file's is the first column, of an empty
+name) are dropped: they number the rows and are not features. --columns
+then chooses the features, and --weights a column of row weights."""
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +32,28 @@ class Data:
 
     X: object            # what the estimator gets: an array, a .npy path, a dataset
     path: str
-    shape: tuple
-    columns: list | None = None  # the names of a CSV header's or Parquet file's columns
+    shape: tuple         # the file's rows and columns (less an index)
+    columns: list | None = None  # the names of X's columns: a CSV header's, a Parquet file's
     note: str = ""       # how it was read, e.g. "header: a, b"
+    used: list | None = None  # the columns X holds, as the report names them; None: all
+    weights: str = ""    # the column of row weights, which X does not hold
+    dropped: str = ""    # the index dropped, e.g. "the index column __index_level_0__"
+
+    @property
+    def n_features(self):
+        """The number of X's columns."""
+        return self.shape[1] if self.used is None else len(self.used)
 
     def report(self):
-        """'read 272 rows x 2 columns from X.csv (header: a, b)'"""
+        """'read 272 rows x 3 columns from X.csv (header: a, n, b; columns: a, b;
+        weights: n)'"""
         rows, columns = self.shape
-        note = f" ({self.note})" if self.note else ""
+        parts = [self.note,
+                 self.used is not None and f"columns: {', '.join(self.used)}",
+                 self.weights and f"weights: {self.weights}",
+                 self.dropped and f"dropped {self.dropped}"]
+        note = "; ".join(part for part in parts if part)
+        note = f" ({note})" if note else ""
         return f"read {rows} rows x {columns} columns from {self.path}{note}"
 
 
@@ -62,9 +81,7 @@ def open_data(path, dataset=None, gaps=False, header=None):
     if suffix == ".npy":
         return _streamed(path, str(path))
     if suffix == ".csv":
-        table = read_csv(path, gaps, header)
-        note = f"header: {', '.join(table.names)}" if table.names else "no header"
-        return Data(table.X, str(path), table.X.shape, table.names, note)
+        return _csv(path, gaps, header)
     if suffix in (".h5", ".hdf5"):
         X = _hdf5_dataset(path, dataset)
         return _streamed(path, X, note=f"dataset {X.name.lstrip('/')}")
@@ -76,6 +93,17 @@ def open_data(path, dataset=None, gaps=False, header=None):
             raise ValueError(f"{path}: not a readable Zarr array ({exc})") from None
         return _streamed(path, X)
     return _parquet(path)
+
+
+def _csv(path, gaps, header):
+    table = read_csv(path, gaps, header)
+    X, names, dropped = table.X, table.names, ""
+    # pandas' to_csv writes its index first, under an empty name
+    if names and names[0] == "" and len(names) > 1:
+        X, names = X[:, 1:], names[1:]
+        dropped = "the unnamed first column, an index"
+    note = f"header: {', '.join(names)}" if names else "no header"
+    return Data(X, str(path), X.shape, names, note, dropped=dropped)
 
 
 def _streamed(path, X, note=""):
@@ -104,47 +132,136 @@ def _hdf5_dataset(path, dataset):
 def _parquet(path):
     pq = _optional("pyarrow.parquet", "io")
     table = pq.read_table(path)
-    columns = []
+    index = _pandas_index(table.schema)
+    columns, names = [], []
     for name, column in zip(table.column_names, table.columns, strict=True):
+        if name in index:
+            continue
         values = column.to_numpy()
         if values.dtype.kind not in "fiub":
             raise ValueError(f"{path}: column {name!r} is not numeric ({values.dtype})")
         columns.append(values.astype(np.float64))
+        names.append(name)
     if not columns:
         raise ValueError(f"{path}: no columns")
     X = np.column_stack(columns)
-    return Data(X, str(path), X.shape, list(table.column_names))
+    index = [name for name in table.column_names if name in index]
+    dropped = f"the index column{'s' * (len(index) > 1)} {', '.join(index)}" if index else ""
+    # (the report names a Parquet file's columns; a CSV header's are in its note)
+    return Data(X, str(path), X.shape, names, used=names, dropped=dropped)
 
 
-def split_weights(data, spec):
-    """(X, weights) for ``fastem fit --weights SPEC`` of the Data ``data``:
-    SPEC is a file of weights (.npy, streamed; .csv or .parquet of one
-    column), or a column of DATA (a CSV or Parquet file) by name or 0-based
-    position, which is then not a feature."""
-    X, path = data.X, data.path
+def _pandas_index(schema):
+    """The names of the columns holding the index of the pandas frame the
+    file was written from (none for a range index, which pandas keeps in the
+    metadata only, or for a file not written by pandas)."""
+    import json
+
+    try:
+        index = json.loads(schema.metadata[b"pandas"])["index_columns"]
+    except (TypeError, KeyError, ValueError):
+        return []
+    return [name for name in index if isinstance(name, str)]
+
+
+def choose_columns(data, columns=None, weights=None):
+    """(data, weights) for the options --columns COLUMNS and --weights SPEC:
+    data holding the features only, and the row weights (None without
+    --weights).
+
+    COLUMNS: comma-separated names or 0-based positions of DATA's columns;
+    default: all of them but a weights column. SPEC: a file of weights
+    (.npy, streamed; .csv or .parquet of one column), or a column of DATA
+    (a CSV or Parquet file) by name or position, which is never a feature.
+    """
+    row_weights, weights_column = _weights(data, weights)
+    width = data.shape[1]
+    if columns is None:
+        if weights_column is not None and width < 2:
+            raise ValueError(f"--weights {weights}: {data.path} has no column left for "
+                             "features")
+        chosen = [j for j in range(width) if j != weights_column]
+    else:
+        specs = [spec.strip() for spec in columns.split(",")]
+        if not all(specs):
+            raise ValueError(f"--columns {columns}: expected names or 0-based positions "
+                             "separated by commas, such as a,b or 0,2")
+        chosen = [_column_index(data, spec, f"--columns {columns}: no column {spec}")
+                  for spec in specs]
+        if weights_column in chosen:
+            raise ValueError(f"--columns {columns}: {_label(data, weights_column)} holds "
+                             "the --weights, which are not a feature")
+    if chosen == list(range(width)):
+        return data, row_weights
+    return _features(data, chosen, weights_column), row_weights
+
+
+def _features(data, chosen, weights_column):
+    """data holding the columns ``chosen`` only, its report naming them."""
+    return replace(data, X=_take_columns(data, chosen),
+                   columns=None if data.columns is None else [data.columns[j] for j in chosen],
+                   used=[_label(data, j) for j in chosen],
+                   weights="" if weights_column is None else _label(data, weights_column))
+
+
+def _weights(data, spec):
+    """(weights, column): the row weights of --weights SPEC, and their
+    column in data (None when they come from a file)."""
+    if spec is None:
+        return None, None
     if Path(spec).exists():
         suffix = Path(spec).suffix.lower()
         if suffix == ".npy":
-            return X, str(spec)
+            return str(spec), None
         if suffix in (".csv", ".parquet"):
             weights = open_data(spec).X
             if weights.shape[1] != 1:
                 raise ValueError(f"{spec}: a weights file has one column, found "
                                  f"{weights.shape[1]}")
-            return X, weights[:, 0]
+            return weights[:, 0], None
         raise ValueError(f"{spec}: weights are read from .npy, .csv or .parquet files")
-    if not isinstance(X, np.ndarray):
+    if not isinstance(data.X, np.ndarray):
         raise ValueError(f"--weights {spec}: no such file; a weights column can be "
-                         f"taken from CSV or Parquet data, not from {path}")
+                         f"taken from CSV or Parquet data, not from {data.path}")
+    column = _column_index(data, spec, f"--weights {spec}: not a file, nor a column of "
+                                       f"{data.path}")
+    return data.X[:, column].copy(), column
+
+
+def _column_index(data, spec, unknown):
+    """The position of DATA's column ``spec``, a name or a 0-based position;
+    ``unknown``: the start of the error otherwise, which lists the columns."""
     names = data.columns or []
     if spec in names:
-        column = names.index(spec)
-    elif spec.isdigit() and int(spec) < X.shape[1]:
-        column = int(spec)
-    else:
-        known = f"its columns are {', '.join(names)}" if names else \
-            f"it has {X.shape[1]} columns (0-based positions)"
-        raise ValueError(f"--weights {spec}: not a file, nor a column of {path}; {known}")
-    if X.shape[1] < 2:
-        raise ValueError(f"--weights {spec}: {path} has no column left for features")
-    return np.delete(X, column, axis=1), X[:, column].copy()
+        return names.index(spec)
+    if spec.isdigit() and int(spec) < data.shape[1]:
+        return int(spec)
+    known = f"its columns are {', '.join(names)}" if names else \
+        f"it has {data.shape[1]} columns (0-based positions)"
+    raise ValueError(f"{unknown}; {known}")
+
+
+def _label(data, column):
+    return data.columns[column] if data.columns else str(column)
+
+
+def _take_columns(data, columns):
+    if isinstance(data.X, np.ndarray):
+        return data.X[:, columns]
+    # a streamed file stays streamed: its rows are read a block at a time,
+    # and the columns taken from each block
+    from fastem._sources import Streamed
+    X = np.load(data.X, mmap_mode="r") if isinstance(data.X, str) else data.X
+    return Streamed(_Columns(X, columns), name=data.path)
+
+
+class _Columns:
+    """Some columns of a streamed array, taken from each block of rows."""
+
+    def __init__(self, X, columns):
+        self.X, self.columns = X, columns
+        self.shape = (X.shape[0], len(columns))
+        self.dtype = X.dtype
+
+    def __getitem__(self, rows):
+        return np.asarray(self.X[rows])[:, self.columns]

@@ -140,6 +140,11 @@ def build_parser():
                         help="the first line of a CSV file is data (default: guessed, a "
                              "header when a cell of it is neither a number nor a missing "
                              "value; the output says which)")
+    reading.add_argument("--columns", metavar="A,B|0,1",
+                         help="the columns of DATA that are features: names (of a CSV "
+                              "header or a Parquet file) or 0-based positions, separated "
+                              "by commas (default: all, less a --weights column; the "
+                              "index pandas writes with a frame is never one)")
     writing = argparse.ArgumentParser(add_help=False)
     writing.add_argument("--force", action="store_true",
                          help="replace an existing output file (never an input file)")
@@ -400,7 +405,7 @@ def _run_fit(args):
     from sklearn.exceptions import ConvergenceWarning
 
     import fastem
-    from fastem._cli_data import open_data, split_weights
+    from fastem._cli_data import choose_columns, open_data
 
     params = dict(max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
                   random_state=args.seed)
@@ -409,10 +414,9 @@ def _run_fit(args):
     _check_out(out, {"the data file": args.data, "the weights file": args.weights},
                args.force)
     data = open_data(args.data, args.dataset, gaps=args.missing == "em", header=args.header)
+    data, weights = choose_columns(data, args.columns, args.weights)
     print(data.report())
-    X, weights = data.X, None
-    if args.weights is not None:
-        X, weights = split_weights(data, args.weights)
+    X = data.X
     candidates = len(args.n_components) * len(args.covariance_type)
     if candidates > 1:
         selection = fastem.select_model(X, n_components=args.n_components,
@@ -493,13 +497,12 @@ def _run_predict(args):
     import numpy as np
 
     import fastem
-    from fastem._cli_data import open_data
 
     if args.out is not None:
         _check_out(args.out, {"the model file": args.model, "the data file": args.data},
                    args.force, suffixes=(".npy", ".csv"))
     gm = fastem.load(args.model)
-    data = open_data(args.data, args.dataset, gaps=gm._allow_nan(), header=args.header)
+    data = _model_data(gm, args, gaps=gm._allow_nan())
     result = gm.predict_proba(data.X) if args.proba else gm.predict(data.X)
     if args.out is None:
         if args.proba:
@@ -514,6 +517,20 @@ def _run_predict(args):
     print(f"{'probabilities' if args.proba else 'labels'} of {len(result)} rows "
           f"written to {args.out}")
     return 0
+
+
+def _model_data(gm, args, gaps):
+    """The features of args.data (its --columns) for the model gm, which
+    must get as many as it was fitted on."""
+    from fastem._cli_data import choose_columns, open_data
+
+    data = open_data(args.data, args.dataset, gaps=gaps, header=args.header)
+    data, _ = choose_columns(data, args.columns)
+    if data.n_features != gm.n_features_in_:
+        raise ValueError(f"{args.model} was fitted on {gm.n_features_in_} columns, but "
+                         f"{args.data} gives {data.n_features} features; choose "
+                         f"{gm.n_features_in_} with --columns")
+    return data
 
 
 def _write_array(path, values, fmt):
@@ -531,7 +548,6 @@ def _write_array(path, values, fmt):
 
 def _run_impute(args):
     import fastem
-    from fastem._cli_data import open_data
 
     _check_out(args.out, {"the model file": args.model, "the data file": args.data},
                args.force, suffixes=(".npy", ".csv"))
@@ -539,7 +555,7 @@ def _run_impute(args):
     if not hasattr(gm, "impute"):
         raise ValueError(f"{args.model} holds a {type(gm).__name__}, which has no missing "
                          "values to fill: impute needs a model fitted with --missing em")
-    data = open_data(args.data, args.dataset, gaps=True, header=args.header)
+    data = _model_data(gm, args, gaps=True)
     print(data.report())
     result = gm.impute(data.X)
     _write_array(args.out, result, "%.17g")
@@ -560,7 +576,6 @@ def _count_nan(X):
 
 def _run_plot(args):
     import fastem
-    from fastem._cli_data import open_data
 
     if not args.trace and args.data is None:
         raise ValueError("plot needs DATA (or --trace)")
@@ -576,7 +591,7 @@ def _run_plot(args):
     if args.trace:
         fig = plot.plot_lower_bounds(gm)
     else:
-        data = open_data(args.data, args.dataset, gaps=gm._allow_nan(), header=args.header)
+        data = _model_data(gm, args, gaps=gm._allow_nan())
         print(data.report())
         # axes named by the CSV header or Parquet columns, when there are some
         fig = plot.plot_mixture(gm, data.X, feature_names=data.columns)
@@ -704,8 +719,11 @@ def _run_demo(args):
     print()
 
     models = _fit_over_k(X, args.max_components, args.seed, n_init=n_init)
+    # The log-likelihood of the final parameters, of which BIC and AIC are,
+    # as select_model prints it (lower_bound_ is of the parameters before the
+    # last M-step)
     criteria = [gm._information_criteria(gm._validate_predict_data(X)) for gm in models]
-    rows = [(gm.n_components, gm.lower_bound_, crit["bic"], crit["aic"],
+    rows = [(gm.n_components, crit["log_likelihood"] / n_samples, crit["bic"], crit["aic"],
              gm.n_iter_, gm.converged_) for gm, crit in zip(models, criteria)]
     best = int(np.argmin([r[2] for r in rows]))
     chosen = models[best]

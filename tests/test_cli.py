@@ -1,5 +1,6 @@
 """The ``fastem`` command line, run as a user runs it."""
 import importlib.util
+import math
 import re
 
 import pytest
@@ -64,6 +65,21 @@ def test_demo_chooses_minimum_bic(demo):
                                 n_init=3, random_state=0).fit(X)
     # The table prints BIC with three decimals.
     assert gm.bic(X) == pytest.approx(bic, abs=1e-3)
+
+
+def test_demo_table_is_one_set_of_parameters(demo):
+    # loglik, BIC and AIC of a row are of the same (final) parameters: the
+    # log-likelihood that BIC and AIC imply is the one printed, the mean
+    # log-likelihood of the fitted model (its score), for every K
+    result, _ = demo
+    X = load_faithful()
+    n = len(X)
+    for _, k, loglik, bic, aic, *_ in parse_table(result.stdout):
+        n_params = round((bic - aic) / (math.log(n) - 2))
+        assert (2 * n_params - aic) / (2 * n) == pytest.approx(loglik, abs=1e-5), k
+        gm = fastem.GaussianMixture(n_components=k, covariance_type="full",
+                                    n_init=3, random_state=0).fit(X)
+        assert gm.score(X) == pytest.approx(loglik, abs=1e-5), k
 
 
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib not installed")

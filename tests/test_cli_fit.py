@@ -1,5 +1,6 @@
 """fastem fit / predict / info as a user runs them: the real console script
 in a subprocess, on every data format, with one-line errors."""
+import importlib.util
 import re
 
 import numpy as np
@@ -447,3 +448,135 @@ def test_csv_errors_name_the_line_and_column(text, options, where, tmp_path):
 def test_header_options_only_for_csv(blobs, tmp_path):
     _one_line_error(run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 1, "--header"),
                     "--header", "CSV")
+
+
+# Which columns are features: a pandas index is not, nor a weights column;
+# --columns chooses them, and every command says which it used
+
+def _pandas_parquet(path, columns, index):
+    """A Parquet file as pandas' to_parquet writes a frame with an index that
+    is not a range: the index a column, named in the schema's pandas metadata."""
+    import json
+
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    table = pa.table({**columns, "__index_level_0__": index})
+    meta = {"index_columns": ["__index_level_0__"], "columns": [], "pandas_version": "2.2.0"}
+    pq.write_table(table.replace_schema_metadata({b"pandas": json.dumps(meta)}), path)
+
+
+def test_a_pandas_index_is_not_a_feature(blobs, tmp_path):
+    ref = fastem.GaussianMixture(3, random_state=0).fit(blobs)
+    # rows in the order of their cluster: an index column would be a feature
+    # that follows the clusters
+    index = np.arange(len(blobs)) * 10
+    parquet = tmp_path / "X.parquet"
+    _pandas_parquet(parquet, {"a": blobs[:, 0], "b": blobs[:, 1]}, index)
+    csv = tmp_path / "X.csv"
+    np.savetxt(csv, np.column_stack([index, blobs]), delimiter=",", header=",a,b",
+               comments="")
+    for data, note in ((parquet, "columns: a, b; dropped the index column __index_level_0__"),
+                       (csv, "header: a, b; dropped the unnamed first column, an index")):
+        out = tmp_path / f"{data.suffix[1:]}.npz"
+        result = run_fastem("fit", data, "-k", 3, "--seed", 0, "--out", out)
+        assert result.returncode == 0, result.stderr
+        assert _read_report(result) == (len(blobs), 2, note)
+        gm = fastem.load(out)
+        assert gm.n_features_in_ == 2
+        np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-8)
+        labels = run_fastem("predict", out, data)
+        assert labels.returncode == 0, labels.stderr
+        np.testing.assert_array_equal(np.array(labels.stdout.split(), dtype=int),
+                                      ref.predict(blobs))
+
+
+def test_parquet_columns_are_named_in_the_report(blobs, tmp_path):
+    data = _write("parquet", blobs, tmp_path)
+    result = run_fastem("fit", data, "-k", 1, "--out", tmp_path / "m.npz")
+    assert result.returncode == 0, result.stderr
+    assert _read_report(result) == (len(blobs), 2, "columns: a, b")
+
+
+@pytest.fixture
+def four_columns(blobs, tmp_path):
+    """A CSV of columns a, count, b, c: features a and b, row weights in
+    count, and c, which the fits leave out."""
+    weights = np.random.default_rng(4).integers(0, 4, size=len(blobs)).astype(float)
+    noise = np.random.default_rng(5).normal(size=len(blobs))
+    path = tmp_path / "four.csv"
+    np.savetxt(path, np.column_stack([blobs[:, 0], weights, blobs[:, 1], noise]),
+               delimiter=",", header="a,count,b,c", comments="")
+    return path, weights
+
+
+@pytest.mark.parametrize("options, note, weighted", [
+    (["--columns", "a,b"], "header: a, count, b, c; columns: a, b", False),
+    (["--columns", "0,2"], "header: a, count, b, c; columns: a, b", False),
+    (["--columns", "a, b", "--weights", "count"],
+     "header: a, count, b, c; columns: a, b; weights: count", True),
+    (["--weights", "1", "--columns", "0,2"],
+     "header: a, count, b, c; columns: a, b; weights: count", True),
+], ids=["names", "positions", "with a weights column", "positions, weights by position"])
+def test_columns_choose_the_features(options, note, weighted, four_columns, blobs,
+                                     tmp_path):
+    data, weights = four_columns
+    ref = fastem.GaussianMixture(3, random_state=0).fit(
+        blobs, sample_weight=weights if weighted else None)
+    model = tmp_path / "m.npz"
+    result = run_fastem("fit", data, "-k", 3, "--seed", 0, *options, "--out", model)
+    assert result.returncode == 0, result.stderr
+    assert _read_report(result) == (len(blobs), 4, note)
+    gm = fastem.load(model)
+    assert gm.n_features_in_ == 2
+    np.testing.assert_allclose(gm.means_, ref.means_, rtol=1e-8)
+
+
+def test_predict_impute_and_plot_take_the_model_s_columns(four_columns, blobs, tmp_path):
+    data, _ = four_columns
+    model = tmp_path / "m.npz"
+    assert run_fastem("fit", data, "-k", 3, "--seed", 0, "--missing", "em",
+                      "--columns", "a,b", "--out", model).returncode == 0
+    gm = fastem.load(model)
+    labels = run_fastem("predict", model, data, "--columns", "a,b")
+    assert labels.returncode == 0, labels.stderr
+    np.testing.assert_array_equal(np.array(labels.stdout.split(), dtype=int),
+                                  gm.predict(blobs))
+    assert "columns: a, b" in labels.stderr
+    impute = run_fastem("impute", model, data, "--columns", "0,2", "--out", tmp_path / "i.npy")
+    assert impute.returncode == 0, impute.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "i.npy"), blobs)
+    if importlib.util.find_spec("matplotlib"):
+        plot = run_fastem("plot", model, data, "--columns", "a,b", "--out", tmp_path / "p.png")
+        assert plot.returncode == 0, plot.stderr
+        assert "columns: a, b" in plot.stdout
+    # without --columns, the file has two columns more than the model
+    for command in (("predict", model, data), ("impute", model, data, "--out", "i2.npy"),
+                    ("plot", model, data, "--out", "p2.png")):
+        _one_line_error(run_fastem(*command, cwd=tmp_path), "fitted on 2 columns",
+                        "gives 4", "--columns")
+
+
+def test_columns_of_a_streamed_file_by_position(blobs, tmp_path):
+    data = tmp_path / "X3.npy"
+    np.save(data, np.column_stack([blobs[:, 1], np.ones(len(blobs)), blobs[:, 0]]))
+    result = run_fastem("fit", data, "-k", 3, "--seed", 0, "--columns", "2,0",
+                        "--out", tmp_path / "m.npz")
+    assert result.returncode == 0, result.stderr
+    assert _read_report(result) == (len(blobs), 3, "columns: 2, 0")
+    ref = fastem.GaussianMixture(3, random_state=0).fit(blobs)
+    np.testing.assert_allclose(fastem.load(tmp_path / "m.npz").means_, ref.means_, rtol=1e-8)
+
+
+def test_bad_columns_are_one_line_errors(four_columns, blobs, tmp_path):
+    data, _ = four_columns
+    for columns, message in (("a,nope", "--columns a,nope: no column nope"),
+                             ("0,7", "--columns 0,7: no column 7")):
+        _one_line_error(run_fastem("fit", data, "-k", 1, "--columns", columns),
+                        message, "its columns are a, count, b, c")
+    _one_line_error(run_fastem("fit", _write("npy", blobs, tmp_path), "-k", 1,
+                               "--columns", "a"),
+                    "--columns a: no column a", "it has 2 columns (0-based positions)")
+    _one_line_error(run_fastem("fit", data, "-k", 1, "--columns", "a,count",
+                               "--weights", "count"),
+                    "count", "weights", "not a feature")
+    _one_line_error(run_fastem("fit", data, "-k", 1, "--columns", ","), "--columns")
