@@ -842,6 +842,10 @@ def _run(argv):
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if _works_on_files(args):
+        # its messages are not its product: a reader that goes away (fit
+        # ... | head -1) must not stop the model or the file being written
+        sys.stdout = _MessagesMayClose(sys.stdout)
     try:
         status = args.handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not at Python's exit
@@ -853,6 +857,36 @@ def _run(argv):
             raise
         print(f"fastem: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _works_on_files(args):
+    """Whether the command's product is files, its output only messages."""
+    return (args.command in ("fit", "impute", "plot", "demo", "bench")
+            or (args.command == "predict" and args.out is not None))
+
+
+class _MessagesMayClose:
+    """stdout for a command whose product is files: once the reader of its
+    messages has gone, the rest go to devnull and the command goes on."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _discard_stdout()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _discard_stdout()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _discard_stdout():

@@ -580,3 +580,23 @@ def test_bad_columns_are_one_line_errors(four_columns, blobs, tmp_path):
                                "--weights", "count"),
                     "count", "weights", "not a feature")
     _one_line_error(run_fastem("fit", data, "-k", 1, "--columns", ","), "--columns")
+
+
+def test_a_closed_pipe_does_not_stop_a_fit_writing_its_model(blobs, tmp_path):
+    # the reader of the messages goes away before the first one (as
+    # `fastem fit ... | head -0` would); unbuffered, every print meets it
+    import os
+    import subprocess
+
+    from clitools import fastem_command
+    path = _write("npy", blobs, tmp_path)
+    out = tmp_path / "m.npz"
+    process = subprocess.Popen([*fastem_command(), "fit", str(path), "-k", "3", "--seed", "0",
+                                "--out", str(out)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    process.stdout.close()
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert err == b""
+    expected = fastem.GaussianMixture(3, random_state=0).fit(blobs)
+    np.testing.assert_allclose(fastem.load(out).means_, expected.means_, rtol=1e-12)
