@@ -23,350 +23,20 @@ info
 plot
     Draw a model file over a data file, or its EM trace.
 """
-import argparse
-import importlib.util
 import os
 import sys
 import warnings
 from pathlib import Path
 
+from fastem._cli_parser import build_parser
+
 # The modules the commands use are imported inside main, where a Ctrl-C
-# while they load is one line, not a traceback. (The fastem package itself,
-# with NumPy and scikit-learn, is loaded before this module is.)
+# while they load is one line, not a traceback (``import fastem`` itself
+# defers NumPy, scikit-learn and the kernels to their first use).
 
 # Errors a user can cause and fix (bad values, unreadable or unwritable
 # files, a missing optional package): reported in one line, not a traceback.
 USER_ERRORS = (ValueError, OSError, ImportError)
-
-_FAITHFUL_AXIS_LABELS = (
-    "eruptions: eruption duration (min)",
-    "waiting: time to next eruption (min)",
-)
-
-
-def _number(convert, valid, requirement):
-    """An argparse type: text -> convert(text), which must satisfy valid."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"invalid {'integer' if convert is int else 'number'}: {text!r}") from None
-        if not valid(value):
-            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
-        return value
-    return parse
-
-
-_positive_int = _number(int, lambda v: v >= 1, "at least 1")
-_seed = _number(int, lambda v: 0 <= v < 2**32, "between 0 and 2**32 - 1")
-_nonnegative_float = _number(float, lambda v: v >= 0, ">= 0")
-
-
-def _workload_names(text):
-    from fastem import bench
-
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    known = {name.lower() for name in bench.WORKLOADS}
-    unknown = [name for name in names if name.lower() not in known]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown workload(s) {', '.join(unknown) or repr(text)}; "
-            f"choose from {', '.join(bench.WORKLOADS)}"
-        )
-    return names
-
-
-def _threshold(text):
-    """``auto`` (None), a fraction (0.2) or a percentage (20%)."""
-    if text.strip().lower() == "auto":
-        return None
-    percent = text.strip().endswith("%")
-    try:
-        value = float(text.strip().rstrip("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected AUTO, a fraction such as 0.2 or a percentage such as 20%, "
-            f"got {text!r}"
-        ) from None
-    if percent:
-        value /= 100.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"the allowed fall must be between 0 and 1 (0% and 100%), got {text!r}"
-        )
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with usage errors on one line (``--help`` shows the usage)."""
-
-    def error(self, message):
-        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
-        sys.exit(2)
-
-
-def build_parser():
-    """Return the ``argparse`` parser of the ``fastem`` command.
-
-    Returns
-    -------
-    parser : argparse.ArgumentParser
-    """
-    from fastem import bench
-    from fastem._version import __version__
-
-    parser = _Parser(
-        prog="fastem",
-        description="Fast EM for Gaussian mixture models.",
-    )
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the full traceback of errors")
-
-    # Also accepted after the subcommand; SUPPRESS keeps the subparser from
-    # resetting a --debug given before it.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the full traceback of errors")
-
-    # the options of the commands that read DATA and write files
-    reading = argparse.ArgumentParser(add_help=False)
-    header = reading.add_mutually_exclusive_group()
-    header.add_argument("--header", action="store_const", const=True, default=None,
-                        help="the first line of a CSV file names its columns")
-    header.add_argument("--no-header", dest="header", action="store_const", const=False,
-                        help="the first line of a CSV file is data (default: guessed, a "
-                             "header when a cell of it is neither a number nor a missing "
-                             "value; the output says which)")
-    reading.add_argument("--columns", metavar="A,B|0,1",
-                         help="the columns of DATA that are features: names (of a CSV "
-                              "header or a Parquet file) or 0-based positions, separated "
-                              "by commas (default: all, less a --weights column; the "
-                              "index pandas writes with a frame is never one)")
-    writing = argparse.ArgumentParser(add_help=False)
-    writing.add_argument("--force", action="store_true",
-                         help="replace an existing output file (never an input file)")
-
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    demo = commands.add_parser(
-        "demo", parents=[common],
-        help="fit the bundled Old Faithful data, print BIC over K, plot the model",
-        description=(
-            "Fit Gaussian mixtures with full covariances and K = 1, 2, ... "
-            "components (up to --max-components) to the Old Faithful "
-            "geyser data (272 eruptions: duration and waiting time to the "
-            "next one), print the BIC and AIC over K and the parameters of "
-            "the minimum-BIC model, and draw that model if matplotlib is "
-            "installed."
-        ),
-    )
-    demo.add_argument("--out", metavar="PATH", default="faithful_gmm.png",
-                      help="image to write; the format follows the extension "
-                           "(default: %(default)s)")
-    demo.add_argument("--max-components", metavar="K", type=_positive_int,
-                      default=6, help="largest K tried (default: %(default)s)")
-    demo.add_argument("--seed", type=_seed, default=0,
-                      help="random_state of the fits (default: %(default)s)")
-    demo.set_defaults(handler=_run_demo)
-
-    bench_parser = commands.add_parser(
-        "bench", parents=[common],
-        help="time EM against scikit-learn (and daal4py); compare with a baseline",
-        description=(
-            "Time 10 EM iterations (3 on the D* workloads) from a fixed "
-            "initialisation on each workload with fastem, scikit-learn and, "
-            "when installed, daal4py, in the same rounds; report seconds per "
-            "iteration, speed-ups, the multiple of this machine's ideal time, "
-            "the peak memory of a fit and the scoring speed. Exits 1 when "
-            "fastem's lower bounds disagree with scikit-learn's or, with "
-            "--compare, when a workload's speed-up over scikit-learn falls by "
-            "more than the threshold. See "
-            "docs/performance.md."
-        ),
-    )
-    bench_parser.add_argument("--quick", action="store_true",
-                              help="N cut a hundredfold (at least 10,000 rows): checks "
-                                   "that everything runs in a few minutes; the times mean little")
-    bench_parser.add_argument("--workloads", metavar="W1,W3,...", type=_workload_names,
-                              help=f"workloads to run (default: all of "
-                                   f"{', '.join(bench.WORKLOADS)})")
-    bench_parser.add_argument("--rounds", metavar="N", type=_positive_int,
-                              help="timing rounds per workload (default: 3, or 5 with --quick)")
-    bench_parser.add_argument("--save", metavar="FILE.json",
-                              help="write the results, machine information and noise "
-                                   "figures as JSON")
-    bench_parser.add_argument("--compare", metavar="BASELINE.json",
-                              help="compare each workload's speed-up over scikit-learn "
-                                   "with a saved result; exit 1 on a regression")
-    bench_parser.add_argument("--threshold", metavar="AUTO|FRACTION", type=_threshold,
-                              default=None,
-                              help="allowed fall of a speed-up, e.g. 0.2 or 20%% (default: "
-                                   "AUTO, derived per workload from the measured "
-                                   "round-to-round noise)")
-    bench_parser.add_argument("--no-rerun", action="store_true",
-                              help="with --compare: report a fall beyond the threshold at "
-                                   "once instead of running that workload again to "
-                                   "confirm it")
-    bench_parser.add_argument("--load", metavar="RESULT.json",
-                              help="report (and --compare) a saved result instead of "
-                                   "running the suite")
-    bench_parser.set_defaults(handler=_run_bench)
-
-    fit = commands.add_parser(
-        "fit", parents=[common, reading, writing],
-        help="fit a Gaussian mixture to a data file and save the model",
-        description=(
-            "Fit a Gaussian mixture to DATA (.npy, .csv with or without a header "
-            "row, .h5/.hdf5 with --dataset, .zarr, .parquet; .npy, HDF5 and Zarr "
-            "are streamed, not loaded) and write the model file. With a range "
-            "of K (-k 1:8) or several covariance types, every candidate is "
-            "fitted, a table of BIC, AIC and ICL is printed and the best is "
-            "saved."
-        ),
-    )
-    fit.add_argument("data", metavar="DATA", help="the data file")
-    fit.add_argument("-k", "--n-components", metavar="K", type=_k_range, required=True,
-                     help="number of components, or a range LO:HI (inclusive) "
-                          "to choose from")
-    fit.add_argument("--covariance-type", metavar="TYPE", type=_covariance_types,
-                     default=("full",),
-                     help="full, tied, diag or spherical; several separated by "
-                          "commas, or 'all', to choose from (default: full)")
-    fit.add_argument("--criterion", choices=("bic", "aic", "icl", "cv"), default="bic",
-                     help="what chooses among several candidates (default: bic); "
-                          "cv: the held-out log-likelihood over --folds shuffled "
-                          "folds, the winner refitted on all rows")
-    fit.add_argument("--folds", metavar="N", type=_positive_int, default=5,
-                     help="folds of --criterion cv (default: 5)")
-    fit.add_argument("--max-iter", type=_positive_int, default=100,
-                     help="EM iterations per initialisation (default: 100)")
-    fit.add_argument("--tol", type=_nonnegative_float, default=1e-3,
-                     help="convergence threshold on the mean log-likelihood "
-                          "(default: 1e-3)")
-    fit.add_argument("--n-init", type=_positive_int, default=1,
-                     help="initialisations per model; the best is kept (default: 1)")
-    fit.add_argument("--seed", type=_seed, default=None,
-                     help="random_state, for a reproducible fit")
-    fit.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
-    fit.add_argument("--weights", metavar="FILE_OR_COLUMN",
-                     help="row weights (a row of weight w counts as w rows): a "
-                          ".npy, .csv or .parquet file of one weight per row, or "
-                          "a column of DATA (CSV or Parquet) by name or 0-based "
-                          "position, which is then not a feature")
-    fit.add_argument("--missing", choices=("error", "em"), default="error",
-                     help="'em': NaN (and empty CSV cells) are missing values, fitted "
-                          "by EM on the observed coordinates; 'error' (default): "
-                          "they are an error")
-    fit.add_argument("--bayesian", action="store_true",
-                     help="fit a variational Bayesian mixture "
-                          "(BayesianGaussianMixture): K is the largest number of "
-                          "components, and those the data do not need get weights "
-                          "near 0")
-    fit.add_argument("--prior-type", choices=("dirichlet_process", "dirichlet_distribution"),
-                     default="dirichlet_process",
-                     help="with --bayesian: the weights' prior (default: "
-                          "dirichlet_process)")
-    fit.add_argument("--weight-concentration-prior", metavar="GAMMA",
-                     type=_number(float, lambda v: v > 0, "> 0"),
-                     help="with --bayesian: the prior's concentration; smaller values "
-                          "favour fewer components (default: 1/K)")
-    fit.add_argument("--progress", action="store_true",
-                     help="show progress bars (EM iterations with rows/s, not with "
-                          "--bayesian; the candidates of a selection); needs tqdm")
-    fit.add_argument("--out", metavar="MODEL",
-                     help="model file to write (default: DATA's name without its "
-                          "extension + .gmm.npz, in the working directory)")
-    fit.set_defaults(handler=_run_fit)
-
-    predict = commands.add_parser(
-        "predict", parents=[common, reading, writing],
-        help="labels or probabilities of a data file under a saved model",
-        description=("Print (or write to --out, .npy or .csv) the most probable "
-                     "component of every row of DATA, or with --proba the "
-                     "probabilities of all components."),
-    )
-    predict.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
-    predict.add_argument("data", metavar="DATA", help="the data file")
-    predict.add_argument("--proba", action="store_true",
-                         help="probabilities of every component instead of labels")
-    predict.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
-    predict.add_argument("--out", metavar="FILE",
-                         help="write .npy or .csv instead of printing")
-    predict.set_defaults(handler=_run_predict)
-
-    impute = commands.add_parser(
-        "impute", parents=[common, reading, writing],
-        help="fill the missing values of a data file under a saved model",
-        description=("Replace every missing value (NaN, or an empty CSV cell) of "
-                     "DATA by its expectation under MODEL (fitted with --missing "
-                     "em) given the row's observed values, and write the "
-                     "completed data to --out (.npy or .csv)."),
-    )
-    impute.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
-    impute.add_argument("data", metavar="DATA", help="the data file")
-    impute.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
-    impute.add_argument("--out", metavar="FILE", required=True,
-                        help="completed data to write (.npy or .csv)")
-    impute.set_defaults(handler=_run_impute)
-
-    info = commands.add_parser(
-        "info", parents=[common], help="describe a saved model",
-        description="Print a model file's settings, fit summary and parameters.",
-    )
-    info.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
-    info.set_defaults(handler=_run_info)
-
-    plot = commands.add_parser(
-        "plot", parents=[common, reading, writing], help="draw a saved model over a data file",
-        description=("Draw MODEL over DATA: a histogram with the mixture density "
-                     "for one feature, points with 1- and 2-sigma ellipses for "
-                     "two, pairwise panels for more (at most 20,000 points, a "
-                     "random subset); or with --trace the log-likelihood per "
-                     "iteration. Needs matplotlib."),
-    )
-    plot.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
-    plot.add_argument("data", metavar="DATA", nargs="?",
-                      help="the data file (not needed with --trace)")
-    plot.add_argument("--out", metavar="FILE", required=True,
-                      help="image to write (.png, .svg, .pdf)")
-    plot.add_argument("--trace", action="store_true",
-                      help="draw the EM trace (lower_bounds_) instead")
-    plot.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
-    plot.set_defaults(handler=_run_plot)
-    return parser
-
-
-def _k_range(text):
-    """'K' or 'LO:HI' (inclusive) -> list of int."""
-    parts = text.split(":")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected K or LO:HI, such as 3 or 1:8, got {text!r}") from None
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or values[0] < 1 or values[1] < values[0]:
-        raise argparse.ArgumentTypeError(
-            f"expected K >= 1 or LO:HI with 1 <= LO <= HI, got {text!r}")
-    return list(range(values[0], values[1] + 1))
-
-
-def _covariance_types(text):
-    from fastem._covariance import COVARIANCE_TYPES
-    if text.strip().lower() == "all":
-        return COVARIANCE_TYPES
-    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in COVARIANCE_TYPES]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown covariance type(s) {', '.join(unknown) or repr(text)}; choose "
-            f"from {', '.join(COVARIANCE_TYPES)} or 'all'")
-    return names
-
 
 def _default_model_path(data):
     # the whole stem: run.1.csv and run.2.csv must not both write run.gmm.npz
@@ -622,127 +292,6 @@ def _run_info(args):
     return 0
 
 
-def _fit_over_k(X, max_components, seed, n_init=3):
-    from sklearn.exceptions import ConvergenceWarning
-
-    import fastem
-
-    models = []
-    # A model that stops at max_iter is reported in the table's "converged"
-    # column; the warning would only repeat it less readably.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for k in range(1, max_components + 1):
-            gm = fastem.GaussianMixture(
-                n_components=k, covariance_type="full", n_init=n_init,
-                random_state=seed,
-            )
-            models.append(gm.fit(X))
-    return models
-
-
-def _format_bic_table(rows, best):
-    lines = [f"  {'K':>3}  {'loglik/sample':>13}  {'BIC':>10}  {'AIC':>10}  "
-             f"{'n_iter':>6}  {'converged':>9}"]
-    for i, (k, loglik, bic, aic, n_iter, converged) in enumerate(rows):
-        mark = "*" if i == best else " "
-        lines.append(f"{mark} {k:>3}  {loglik:>13.5f}  {bic:>10.3f}  "
-                     f"{aic:>10.3f}  {n_iter:>6d}  "
-                     f"{'yes' if converged else 'no':>9}")
-    lines.append("* minimum BIC")
-    return "\n".join(lines)
-
-
-def _format_model(gm, feature_names):
-    import numpy as np
-
-    name_width = max(len(name) for name in feature_names)
-    values = np.concatenate([gm.means_.ravel(), gm.covariances_.ravel()])
-    col_width = max(max(len(name) for name in feature_names),
-                    max(len(f"{v:.4f}") for v in values)) + 2
-    indent = " " * 4
-    label_width = max(len("covariance"), name_width + len(indent))
-
-    def row(label, cells):
-        cells = "".join(f"{c:>{col_width}}" for c in cells)
-        return f"  {label:<{label_width}}{cells}".rstrip()
-
-    lines = []
-    for k in range(gm.n_components):
-        lines.append(f"component {k + 1}: weight {gm.weights_[k]:.4f}")
-        lines.append(row("", feature_names))
-        lines.append(row("mean", [f"{v:.4f}" for v in gm.means_[k]]))
-        lines.append(row("covariance", []))
-        for name, cov_row in zip(feature_names, gm.covariances_[k]):
-            lines.append(row(indent + name, [f"{v:.4f}" for v in cov_row]))
-    return "\n".join(lines)
-
-
-def _write_plot(gm, X, bic, path):
-    import matplotlib
-
-    # Select a non-interactive backend before pyplot is imported, so the
-    # demo runs without a display.
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from fastem._plotting import plot_mixture_2d
-
-    fig = plot_mixture_2d(gm, X, feature_names=_FAITHFUL_AXIS_LABELS)
-    try:
-        fig.axes[0].set_title(
-            f"Old Faithful: Gaussian mixture, K = {gm.n_components}, "
-            f"BIC = {bic:.1f}"
-        )
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
-
-
-def _run_demo(args):
-    import numpy as np
-
-    from fastem.datasets import FAITHFUL_COLUMNS, load_faithful
-
-    X = load_faithful()
-    n_samples, n_features = X.shape
-    if args.max_components > n_samples:
-        raise ValueError(
-            f"--max-components must be at most the number of samples "
-            f"({n_samples}), got {args.max_components}"
-        )
-    n_init = 3
-    print(f"Old Faithful geyser data: {n_samples} eruptions, "
-          f"{n_features} features ({', '.join(FAITHFUL_COLUMNS)}; minutes)")
-    print(f"Gaussian mixtures, full covariance, K = 1..{args.max_components}, "
-          f"n_init={n_init}, seed={args.seed}")
-    print()
-
-    models = _fit_over_k(X, args.max_components, args.seed, n_init=n_init)
-    # The log-likelihood of the final parameters, of which BIC and AIC are,
-    # as select_model prints it (lower_bound_ is of the parameters before the
-    # last M-step)
-    criteria = [gm._information_criteria(gm._validate_predict_data(X)) for gm in models]
-    rows = [(gm.n_components, crit["log_likelihood"] / n_samples, crit["bic"], crit["aic"],
-             gm.n_iter_, gm.converged_) for gm, crit in zip(models, criteria)]
-    best = int(np.argmin([r[2] for r in rows]))
-    chosen = models[best]
-    print(_format_bic_table(rows, best))
-    print()
-    print(f"Chosen model (minimum BIC): K = {chosen.n_components}, "
-          f"BIC = {rows[best][2]:.3f}")
-    print(_format_model(chosen, FAITHFUL_COLUMNS))
-    print()
-
-    if importlib.util.find_spec("matplotlib") is None:
-        print("plot skipped: matplotlib is not installed "
-              "(pip install 'fastem[plot]')")
-    else:
-        _write_plot(chosen, X, rows[best][2], args.out)
-        print(f"plot written to {args.out}")
-    return 0
-
-
 def _progress(line):
     print(line, file=sys.stderr, flush=True)
 
@@ -836,6 +385,14 @@ def main(argv=None):
         return 0
 
 
+def _handlers():
+    """The function of each command (its name in args.command)."""
+    from fastem._cli_demo import run_demo
+    return {"demo": run_demo, "bench": _run_bench, "fit": _run_fit,
+            "predict": _run_predict, "impute": _run_impute, "info": _run_info,
+            "plot": _run_plot}
+
+
 def _run(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -847,7 +404,7 @@ def _run(argv):
         # ... | head -1) must not stop the model or the file being written
         sys.stdout = _MessagesMayClose(sys.stdout)
     try:
-        status = args.handler(args)
+        status = _handlers()[args.command](args)
         sys.stdout.flush()  # a closed pipe shows here, not at Python's exit
         return status
     except BrokenPipeError:
