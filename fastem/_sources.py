@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from fastem._fork_guard import usable_threads
+
 # Set while a task runs on a distributed worker: a function returning that
 # task's share of the worker's threads (see fastem._dask).
 _TASK_THREADS: ContextVar[Callable[[], int | None] | None] = ContextVar(
@@ -298,7 +300,6 @@ def kernel_threads(requested: int | None, resolved: int) -> int:
     effective_n_threads(requested)), except in a task on a distributed
     worker, where the default is the task's share of the worker's threads
     and an explicit request is resolved on the worker."""
-    from fastem._fork_guard import usable_threads
     share = _TASK_THREADS.get()
     if share is None:
         return usable_threads(resolved)
