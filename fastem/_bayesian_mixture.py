@@ -33,6 +33,7 @@ from scipy.special import betaln, digamma, gammaln
 from sklearn.utils import check_array, check_scalar
 
 from fastem import _covariance as cov
+from fastem._covtypes._base import check_shape
 from fastem._kernel_mixture import KernelMixture
 from fastem._sources import ArraySource, as_source
 
@@ -193,8 +194,6 @@ class BayesianGaussianMixture(KernelMixture):
 
     def _check_parameters(self, X):
         """The priors (scikit-learn's defaults from X where not given)."""
-        from fastem._gaussian_mixture import _check_shape
-
         X = as_source(X)  # (an array as scikit-learn's own tests pass it)
         n_features = X.shape[1]
         covtype = self._covtype
@@ -210,7 +209,7 @@ class BayesianGaussianMixture(KernelMixture):
         else:
             self.mean_prior_ = check_array(self.mean_prior, dtype=[np.float64, np.float32],
                                            ensure_2d=False, input_name="mean_prior")
-            _check_shape(self.mean_prior_, (n_features,), "means")
+            check_shape(self.mean_prior_, (n_features,), "means")
         if self.degrees_of_freedom_prior is None:
             self.degrees_of_freedom_prior_ = n_features
         elif self.degrees_of_freedom_prior > n_features - 1.0:

@@ -99,6 +99,7 @@ def build_parser():
                         help="the first line of a CSV file is data (default: guessed, a "
                              "header when a cell of it is neither a number nor a missing "
                              "value; the output says which)")
+    reading.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
     reading.add_argument("--columns", metavar="A,B|0,1",
                          help="the columns of DATA that are features: names (of a CSV "
                               "header or a Parquet file) or 0-based positions, separated "
@@ -207,7 +208,6 @@ def build_parser():
                      help="initialisations per model; the best is kept (default: 1)")
     fit.add_argument("--seed", type=_seed, default=None,
                      help="random_state, for a reproducible fit")
-    fit.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
     fit.add_argument("--weights", metavar="FILE_OR_COLUMN",
                      help="row weights (a row of weight w counts as w rows): a "
                           ".npy, .csv or .parquet file of one weight per row, or "
@@ -248,7 +248,6 @@ def build_parser():
     predict.add_argument("data", metavar="DATA", help="the data file")
     predict.add_argument("--proba", action="store_true",
                          help="probabilities of every component instead of labels")
-    predict.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
     predict.add_argument("--out", metavar="FILE",
                          help="write .npy or .csv instead of printing")
 
@@ -262,7 +261,6 @@ def build_parser():
     )
     impute.add_argument("model", metavar="MODEL", help="a model file from 'fastem fit'")
     impute.add_argument("data", metavar="DATA", help="the data file")
-    impute.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
     impute.add_argument("--out", metavar="FILE", required=True,
                         help="completed data to write (.npy or .csv)")
 
@@ -287,7 +285,6 @@ def build_parser():
                       help="image to write (.png, .svg, .pdf)")
     plot.add_argument("--trace", action="store_true",
                       help="draw the EM trace (lower_bounds_) instead")
-    plot.add_argument("--dataset", metavar="NAME", help="dataset inside an HDF5 file")
     return parser
 
 

@@ -82,7 +82,7 @@ class _NpyFile:
         self._map = None
         self._populate = True
 
-    def _check_unchanged(self):
+    def check_unchanged(self):
         """A ValueError naming the file if it was truncated, replaced or
         written to since it was opened: a mapping of a truncated file raises
         SIGBUS where it is read, and a changed file is no longer the data.
@@ -107,9 +107,6 @@ class _NpyFile:
             f"fastem: {self.path} was {what} while it was being read; a fit needs "
             "its data to stay as they are: let the writer finish, or fit a copy"
         )
-
-    def check_unchanged(self):
-        self._check_unchanged()
 
     def close(self):
         """Unmap the file (now, or when the last block on it is dropped)."""
@@ -141,7 +138,7 @@ class _NpyFile:
     def view(self, start, stop):
         """Rows start..stop as a read-only array on the file's mapping, its
         pages mapped in ahead of use where the system can."""
-        self._check_unchanged()
+        self.check_unchanged()
         if self._map is None:
             with open(self.path, "rb") as f:
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -169,7 +166,7 @@ class _NpyFile:
 
     def read(self, start, stop):
         """Rows start..stop, copied out with positioned reads."""
-        self._check_unchanged()
+        self.check_unchanged()
         shape = (stop - start,) + self.shape[1:]
         # the ranges' bytes one after another: the rows in C order, or each
         # column's piece in turn (the rows transposed) in Fortran order

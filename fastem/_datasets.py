@@ -64,9 +64,10 @@ class DatasetRows:
                 "not as data")
 
     def read(self, start, stop):
-        self.check_unchanged()
         rows = np.asarray(self.obj[start:stop])
-        # a file truncated or a chunk deleted while these rows were read
+        # after the read: a change since the fit began, or while these rows
+        # were read, shows here (one check per block, one listing of a
+        # Zarr store)
         self.check_unchanged()
         return rows
 

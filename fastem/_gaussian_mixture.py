@@ -10,18 +10,11 @@ from sklearn.utils import check_array, check_scalar
 
 from fastem import _covariance as cov
 from fastem import _init, _reseed
+from fastem._covtypes._base import check_shape
 from fastem._kernel_mixture import KernelMixture
 from fastem._missing import gap_rows
 from fastem._sources import releases_blocks
 from fastem._stepwise import StepwiseMixin
-
-
-def _check_shape(param, shape, name):
-    if param.shape != shape:
-        raise ValueError(
-            f"The parameter '{name}' should have the shape of {shape}, "
-            f"but got {param.shape}"
-        )
 
 
 def _check_weights(weights, n_components):
@@ -30,7 +23,7 @@ def _check_weights(weights, n_components):
     weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False,
                           input_name="weights_init")
     atol = 1e-6 if weights.dtype == np.float32 else 1e-8
-    _check_shape(weights, (n_components,), "weights")
+    check_shape(weights, (n_components,), "weights")
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
             "The parameter 'weights' should be in the range [0, 1], but got "
@@ -48,7 +41,7 @@ def _check_precisions(precisions, covtype, n_components, n_features):
     shape = covtype.shape(n_components, n_features)
     precisions = check_array(precisions, dtype=np.float64, ensure_2d=False,
                              allow_nd=len(shape) > 2, input_name="precisions_init")
-    _check_shape(precisions, shape, f"{covtype.name} precision")
+    check_shape(precisions, shape, f"{covtype.name} precision")
     covtype.check_precisions(precisions, n_features)
     return precisions
 
@@ -272,7 +265,7 @@ class GaussianMixture(StepwiseMixin, KernelMixture):
         if self.means_init is not None:
             self._means_init = check_array(self.means_init, dtype=np.float64,
                                            input_name="means_init")
-            _check_shape(self._means_init, (K, n_features), "means")
+            check_shape(self._means_init, (K, n_features), "means")
         self._precisions_init = (
             None if self.precisions_init is None
             else _check_precisions(self.precisions_init, self._covtype, K, n_features)

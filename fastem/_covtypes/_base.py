@@ -284,6 +284,15 @@ def check_symmetric_positive_definite(precisions, name, n_features):
             raise ValueError(f"'{name} precision' should be symmetric, positive-definite")
 
 
+def check_shape(param, shape, name):
+    """scikit-learn's ValueError for a parameter of the wrong shape."""
+    if param.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape of {shape}, "
+            f"but got {param.shape}"
+        )
+
+
 def check_matrix_prior(prior, name, n_features):
     """A (D, D) covariance_prior of full or tied covariance, checked as
     scikit-learn checks it."""
@@ -291,9 +300,7 @@ def check_matrix_prior(prior, name, n_features):
 
     prior = check_array(prior, dtype=[np.float64, np.float32], ensure_2d=False,
                         input_name="covariance_prior")
-    if prior.shape != (n_features, n_features):
-        raise ValueError(f"The parameter '{name} covariance_prior' should have the shape "
-                         f"of {(n_features, n_features)}, but got {prior.shape}")
+    check_shape(prior, (n_features, n_features), f"{name} covariance_prior")
     check_symmetric_positive_definite(prior, name, n_features)
     return prior
 

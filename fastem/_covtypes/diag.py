@@ -8,6 +8,7 @@ from fastem._covtypes._base import (
     NK_EPS,
     CovarianceType,
     check_positive,
+    check_shape,
     positive_precision_cholesky,
 )
 
@@ -71,9 +72,7 @@ class Diag(CovarianceType):
     def check_covariance_prior(self, prior, n_features):
         prior = check_array(prior, dtype=[np.float64, np.float32], ensure_2d=False,
                             input_name="covariance_prior")
-        if prior.shape != (n_features,):
-            raise ValueError(f"The parameter '{self.name} covariance_prior' should have "
-                             f"the shape of {(n_features,)}, but got {prior.shape}")
+        check_shape(prior, (n_features,), f"{self.name} covariance_prior")
         check_positive(prior, self.name)
         return prior
 
