@@ -1,8 +1,8 @@
 """Build the Cython kernels of fastem (metadata lives in pyproject.toml).
 
-On x86-64 the compute kernels (_em, _kmeans, _linalg) are compiled once per
-instruction-set variant, and fastem chooses the best one the CPU runs when it
-is imported (fastem/_kernels/_dispatch.py):
+On x86-64 the compute kernels (_em, _kmeans, _linalg, _lloyd) are compiled
+once per instruction-set variant, and fastem chooses the best one the CPU runs
+when it is imported (fastem/_kernels/_dispatch.py):
 
     baseline   -march=x86-64      SSE2, every x86-64 CPU
     avx2       -march=x86-64-v3   AVX2 + FMA (Haswell, Zen 1 and later)
@@ -37,7 +37,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # built once per instruction-set variant
-VARIANT_KERNELS = ["_em", "_kmeans", "_linalg"]
+VARIANT_KERNELS = ["_em", "_kmeans", "_linalg", "_lloyd"]
+# kernels whose sums must be made in the order written (see ordered_flags)
+ORDERED_KERNELS = {"_lloyd"}
 # built once, for the lowest variant: they run before a variant is chosen
 COMMON_MODULES = ["_openmp", "_cpu"]
 # the portable x86-64 variants, lowest first, and their targets
@@ -121,6 +123,16 @@ def optimisation_flags():
             "-fno-signed-zeros"]
 
 
+def ordered_flags(args):
+    """``args`` without the reassociation of sums, and with no multiply-add
+    fused unless written as fma(): for kernels that reproduce another
+    library's rounding (_lloyd.pyx reproduces scikit-learn's k-means)."""
+    if sys.platform == "win32":
+        return [a for a in args if a != "/fp:fast"] + ["/fp:precise"]
+    loose = {"-fassociative-math", "-fno-signed-zeros"}
+    return [a for a in args if a not in loose] + ["-ffp-contract=off"]
+
+
 def _targets_x86_64():
     """Whether the compiler builds for x86-64 (asked of the compiler, not of
     the machine, so that cross builds get the variants of their target)."""
@@ -200,6 +212,8 @@ def extensions():
     for kernel in VARIANT_KERNELS:
         for variant, target in reversed(builds):
             args = base_args + target
+            if kernel in ORDERED_KERNELS:
+                args = ordered_flags(args)
             exts.append(Extension(f"fastem._kernels.{kernel}_{variant}",
                                   [_variant_source(kernel, variant, args)],
                                   extra_compile_args=args, **common))

@@ -161,11 +161,11 @@ def test_kmeans_variants_agree():
 
 
 def test_plain_module_names_are_the_chosen_variant():
-    from fastem._kernels import _em, _kmeans, _linalg
+    from fastem._kernels import _em, _kmeans, _linalg, _lloyd
     from fastem._kernels._em import em_pass
 
     variant = fastem.show_config(mode="dicts")["kernels"]["variant"]
-    for name, module in zip(_dispatch.KERNELS, (_em, _kmeans, _linalg)):
+    for name, module in zip(_dispatch.KERNELS, (_em, _kmeans, _linalg, _lloyd)):
         assert module.__name__ == f"fastem._kernels.{name}_{variant}"
         assert sys.modules[f"fastem._kernels.{name}"] is module
     assert em_pass is _em.em_pass

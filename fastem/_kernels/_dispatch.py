@@ -1,6 +1,6 @@
 """Which build of the compute kernels this process runs.
 
-setup.py compiles the kernels _em, _kmeans and _linalg once per
+setup.py compiles the kernels _em, _kmeans, _linalg and _lloyd once per
 instruction-set variant, as modules ``fastem._kernels.<kernel>_<variant>``.
 On import, the best variant this CPU can run is chosen (or the one the
 environment variable FASTEM_CPU_VARIANT names) and registered under the
@@ -29,7 +29,7 @@ import sys
 from fastem._kernels import _cpu
 
 ENV_VAR = "FASTEM_CPU_VARIANT"
-KERNELS = ("_em", "_kmeans", "_linalg")
+KERNELS = ("_em", "_kmeans", "_linalg", "_lloyd")
 VARIANTS = ("native", "custom", "avx512", "avx2", "baseline")
 # the variants of portable builds, whose needs can be asked of the CPU
 _LEVELS = ("avx512", "avx2", "baseline")
