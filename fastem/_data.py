@@ -36,6 +36,8 @@ from fastem._sources import RowSource, as_source
 # and the per-block bookkeeping are amortised), small enough that two blocks
 # in flight are a fraction of any machine's memory.
 DEFAULT_BLOCK_BYTES = 64 * 2**20
+# blocks of at least this many rows hold a whole number of them (fastem._lloyd.CHUNK)
+_ROW_CHUNK = 256
 
 # madvise advice to map a range's pages in (Linux >= 5.14); Python names it
 # only from 3.13 on
@@ -325,6 +327,10 @@ class BlockReader(RowSource):
         block_bytes = int(block_bytes or DEFAULT_BLOCK_BYTES)
         row_bytes = max(in_dtype.itemsize, self.dtype.itemsize) * max(self.n_features, 1)
         self.block_rows = max(1, block_bytes // row_bytes)
+        if self.block_rows >= _ROW_CHUNK:
+            # whole k-means chunks per block: its GEMMs then see scikit-learn's
+            # chunks of rows (fastem/_lloyd.py)
+            self.block_rows -= self.block_rows % _ROW_CHUNK
         self._checked = set()
 
     def rows(self, start, stop):

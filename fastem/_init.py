@@ -15,11 +15,13 @@ the first statistics are weighted.
 """
 from __future__ import annotations
 
+import copy
 import weakref
 from contextlib import closing
 
 import numpy as np
 
+from fastem import _lloyd
 from fastem._covariance import SuffStats
 from fastem._covtypes import get
 from fastem._kernels import _kmeans
@@ -120,45 +122,6 @@ def seed_row_indices(X, n_components, random_state):
     return random_state.choice(n_samples, size=n_components, replace=False)
 
 
-class _Moments:
-    """Row count, per-feature mean and sum of squared deviations of some
-    rows; ``+`` merges two (Chan, Golub & LeVeque's update)."""
-
-    def __init__(self, n, mean, m2):
-        self.n, self.mean, self.m2 = n, mean, m2
-
-    def __add__(self, other):
-        delta = other.mean - self.mean
-        total = self.n + other.n
-        return _Moments(total, self.mean + delta * other.n / total,
-                        self.m2 + other.m2 + delta**2 * self.n * other.n / total)
-
-
-def _block_moments(rows, weights=None):
-    n_features = rows.shape[1]
-    moments = _Moments(0, np.zeros(n_features), np.zeros(n_features))
-    for start, stop in _blocks(rows.shape[0]):
-        block = np.asarray(rows[start:stop], dtype=np.float64)
-        if weights is None:
-            mean = block.mean(axis=0)
-            part = _Moments(stop - start, mean, ((block - mean) ** 2).sum(axis=0))
-        else:
-            w = weights[start:stop]
-            n = float(w.sum())
-            if n == 0.0:
-                continue
-            mean = w @ block / n
-            part = _Moments(n, mean, w @ (block - mean) ** 2)
-        moments = part if moments.n == 0 else moments + part
-    return moments
-
-
-def mean_variance(X):
-    """Mean over features of the per-feature (weighted) variance, in blocks."""
-    moments = as_source(X).reduce(_block_moments)
-    return float(np.mean(moments.m2 / moments.n))
-
-
 def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads, weights=None):
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), drawing random
     numbers exactly as scikit-learn's ``kmeans_plusplus`` does; with
@@ -216,82 +179,40 @@ def run(steps, X):
 
 
 def kmeans(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300, tol=1e-4):
-    """Lloyd's algorithm (hard-assignment EM) from k-means++ seeds.
-
-    Stops when the squared center shift falls below ``tol`` times the mean
-    feature variance (scikit-learn's criterion). Each iteration is one pass
-    over X (streamed for a BlockReader). Returns the (K, D) centers; the
-    labels are those of :func:`nearest`. Warns, as scikit-learn does, when
-    the last pass left clusters empty (fewer distinct points than clusters).
-    """
-    return run(kmeans_steps(X, n_clusters, random_state, chunk_size, n_threads, max_iter,
-                            tol), X)
+    """k-means from k-means++ seeds, as scikit-learn's KMeans computes it
+    (fastem/_lloyd.py); returns the (K, D) float64 centers whose nearest
+    rows are the final labels."""
+    labeller = run(kmeans_steps(X, n_clusters, random_state, chunk_size, n_threads,
+                                max_iter, tol), X)
+    return labeller.raw_centers
 
 
 def kmeans_steps(X, n_clusters, random_state, chunk_size, n_threads, max_iter=300,
                  tol=1e-4):
-    """:func:`kmeans` as a generator of its passes (see :func:`run`)."""
-    n_features = X.shape[1]
-    rows, weights = seeding_rows(X, random_state)
-    centers, _ = kmeans_plusplus(rows, n_clusters, random_state, chunk_size, n_threads,
-                                 weights)
-    moments = yield _block_moments, ()
-    tol_abs = float(np.mean(moments.m2 / moments.n)) * tol
-    n_filled = n_clusters
-    for _ in range(max_iter):
-        total = yield _block_lloyd_sums, (centers, chunk_size, n_threads)
-        counts = total[1:1 + n_clusters]
-        new_centers = centers.copy()
-        filled = counts > 0  # an empty cluster keeps its center
-        n_filled = int(np.count_nonzero(filled))
-        new_centers[filled] = (
-            total[1 + n_clusters:].reshape(n_clusters, n_features)[filled]
-            / counts[filled, np.newaxis]
-        )
-        shift = float(np.sum((new_centers - centers) ** 2))
-        centers = new_centers
-        if shift <= tol_abs:
-            break
-    if n_filled < n_clusters:
-        import warnings
-
-        from sklearn.exceptions import ConvergenceWarning
-
-        # scikit-learn's KMeans warning, word for word, so that users'
-        # warning filters treat both libraries alike
-        warnings.warn(
-            f"Number of distinct clusters ({n_filled}) found smaller than "
-            f"n_clusters ({n_clusters}). Possibly due to duplicate points in X.",
-            ConvergenceWarning, stacklevel=2,
-        )
-    return centers
+    """k-means as a generator of its passes (see :func:`run`): k-means++
+    seeds from the seeding sample, the data's mean, then Lloyd's
+    iterations. Returns the _lloyd.Labeller of the final labels."""
+    source = as_source(X)
+    if source.weights is not None and _all_equal(source.weights, source.n_samples):
+        source = copy.copy(source)  # equal weights: the unweighted draws and sums
+        source.weights = None
+    rows, weights = seeding_rows(source, random_state)
+    mean = yield from _lloyd.mean_steps(source, n_threads)
+    indices = _lloyd.seed_indices(rows, mean, n_clusters, random_state, weights,
+                                  chunk_size, n_threads)
+    return (yield from _lloyd.lloyd_steps(source, rows[indices], mean, n_threads,
+                                          max_iter, tol))
 
 
-def _lloyd_sums(X, centers, chunk_size, n_threads):
-    """Per-cluster counts and coordinate sums of a Lloyd pass over X."""
-    return as_source(X).reduce(_block_lloyd_sums, centers, chunk_size, n_threads)
-
-
-def _block_lloyd_sums(rows, centers, chunk_size, n_threads, weights=None):
-    n_clusters, n_features = centers.shape
-    n_threads = kernel_threads(None, n_threads)
-    threads = max(1, min(n_threads, -(-rows.shape[0] // chunk_size)))
-    sums = np.empty((threads, 1 + n_clusters + n_clusters * n_features))
-    _kmeans.lloyd_pass(rows, centers, chunk_size, _NO_LABELS, sums, weights)
-    return sums.sum(axis=0)
-
-
-_NO_LABELS = np.empty(0, dtype=np.intp)
-
-
-def block_kmeans_stats(block, centers, covariance_type, shift, chunk_size, n_threads,
-                       weights=None):
+def block_kmeans_stats(block, labeller, counter, covariance_type, shift, weights=None):
     """The first SuffStats of one block under k-means labels (one-hot
-    responsibilities of the nearest center), about ``shift``."""
-    n_clusters = centers.shape[0]
+    responsibilities of the nearest center of a _lloyd.Labeller), about
+    ``shift``; ``counter`` (a _lloyd.RowCounter) gives the block's first row."""
+    n_clusters = labeller.centers.shape[0]
+    first = counter.take(block.shape[0])
 
     def resp(start, stop, rows):
-        labels = nearest(np.ascontiguousarray(rows), centers, chunk_size, n_threads)
+        labels = labeller.labels(rows, first + start)
         return (labels[:, np.newaxis] == np.arange(n_clusters)).astype(np.float64)
 
     return stats_from_resp(weighted_block(block, weights), covariance_type, resp, shift)

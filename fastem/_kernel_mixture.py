@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from fastem import _covariance as cov
-from fastem import _covtypes, _dask, _init, _missing_init
+from fastem import _covtypes, _dask, _init, _lloyd, _missing_init
 from fastem._base import BaseMixture
 from fastem._engine import Engine, _block_stats
 from fastem._sources import as_source
@@ -83,11 +83,12 @@ class KernelMixture(BaseMixture):
         if self._allow_nan() and _missing_init.has_gaps(X):
             return _missing_init.initial_stats(self, X, random_state)
         if self.init_params == "kmeans":
-            centers = yield from _init.kmeans_steps(X, K, random_state, engine.chunk_size,
-                                                    engine.max_threads)
+            labeller = yield from _init.kmeans_steps(X, K, random_state, engine.chunk_size,
+                                                     engine.max_threads)
             stats = yield _init.block_kmeans_stats, (
-                centers, self.covariance_type, self._init_shift(centers), engine.chunk_size,
-                engine.max_threads)
+                labeller, _lloyd.RowCounter(X), self.covariance_type,
+                self._init_shift(labeller.raw_centers))
+            _lloyd.warn_if_fewer_distinct(int(np.count_nonzero(stats.nk)), K)
             return stats
         if X.distributed:
             return _dask.initial_stats(self, X, random_state)

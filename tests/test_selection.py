@@ -208,7 +208,7 @@ def test_shared_passes_read_the_data_once_per_iteration_of_the_grid(blobs):
     reads.clear()
     sel = fastem.select_model(fastem.Streamed(Counted()), **args)
     shared = len(reads)
-    blocks = -(-len(blobs) // (8000 // 16))
+    blocks = -(-len(blobs) // (8000 // 16 // 256 * 256))  # whole 256-row chunks per block
     iterations = sum(row["n_iter"] for row in sel.table)
     longest = max(row["n_iter"] for row in sel.table)
     # one after another, each candidate reads its seed rows, its EM passes
