@@ -251,14 +251,19 @@ def lloyd_steps(source, seeds, mean, n_threads, max_iter=300, tol=1e-4):
 @dataclass
 class Step:
     """What one Lloyd iteration gives: the new centers and the clusters'
-    weights, the squared shift, a hash of the labels (None on a
+    weights, each center's shift, a hash of the labels (None on a
     distributed source) and, when asked, the squared deviations."""
 
     centers: np.ndarray
     weight: np.ndarray
-    shift: float
+    shifts: np.ndarray
     label_hash: int | None
     squares: np.ndarray
+
+    @property
+    def shift(self):
+        """The sum of the squared shifts, as scikit-learn adds them."""
+        return (self.shifts ** 2).sum()
 
 
 def lloyd_step(source, labeller, bounds, squares=False):
@@ -272,7 +277,7 @@ def lloyd_step(source, labeller, bounds, squares=False):
     if not weight.all():
         yield from _relocate_steps(source, labeller, total, weight)
     centers = average(total, weight)
-    return Step(centers, weight, center_shift_total(labeller.centers, centers),
+    return Step(centers, weight, center_shifts(labeller.centers, centers),
                 int(sums["hash"][0]) if step.fold.sequential else None, sums["squares"])
 
 
@@ -316,18 +321,16 @@ def average(total, weight):
 
 
 @_quiet
-def center_shift_total(old, new):
-    """scikit-learn's sum of squared center shifts: per center the squared
-    differences added four at a time, its square root, squared and summed."""
+def center_shifts(old, new):
+    """scikit-learn's center_shift: per center the squared differences
+    added four at a time, the groups then one after another (a cumulative
+    sum adds in order), and the square root."""
     sq = (new - old) * (new - old)
-    n_features = sq.shape[1]
-    norms = np.zeros(sq.shape[0], sq.dtype)
-    whole = n_features // 4 * 4
-    for j in range(0, whole, 4):
-        norms = norms + (((sq[:, j] + sq[:, j + 1]) + sq[:, j + 2]) + sq[:, j + 3])
-    for j in range(whole, n_features):
-        norms = norms + sq[:, j]
-    return (np.sqrt(norms) ** 2).sum()
+    whole = sq.shape[1] // 4 * 4
+    g = sq[:, :whole].reshape(sq.shape[0], -1, 4)
+    terms = np.concatenate([((g[..., 0] + g[..., 1]) + g[..., 2]) + g[..., 3],
+                            sq[:, whole:]], axis=1)
+    return np.sqrt(np.cumsum(terms, axis=1)[:, -1])
 
 
 # -- empty clusters ---------------------------------------------------------------------

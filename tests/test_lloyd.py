@@ -218,6 +218,8 @@ STEP_CASES = [
     ("float32", lambda: (np.random.default_rng(13).normal(size=(2600, 9)) * 1e3)
      .astype(np.float32), 6),
     ("empty clusters", lambda: np.random.default_rng(14).normal(size=(1000, 3)), 9),
+    ("13 wide-ranging features",
+     lambda: np.random.default_rng(16).normal(size=(4000, 13)) * np.logspace(0, 6, 13), 150),
 ]
 
 
@@ -245,6 +247,7 @@ def test_one_lloyd_step_is_scikit_learns_bit_for_bit(name, make, K, threads):
                                        _lloyd.thread_shares(len(X), threads)), source)
     np.testing.assert_array_equal(step.centers, new)
     np.testing.assert_array_equal(step.weight, weight)
+    np.testing.assert_array_equal(step.shifts, shift)
     assert step.shift == (shift ** 2).sum()
     if name == "empty clusters":
         assert weight.all()  # relocated to the farthest rows
@@ -259,3 +262,37 @@ def test_centers_after_some_iterations_are_scikit_learns_bit_for_bit(threads):
                           random_state=np.random.RandomState(0)).fit(X).cluster_centers_
         centers = _init.kmeans(X, 6, np.random.RandomState(0), 128, 2, max_iter=3, tol=0.0)
     np.testing.assert_array_equal(centers, expected)
+
+
+def test_a_failed_allocation_raises_memory_error():
+    X = grid(1000, 5, seed=17)
+    mean = X.mean(axis=0)
+    centers = (X[:4] - mean).copy()
+    norms = row_norms(centers, squared=True)
+    bounds = _lloyd.thread_shares(1000, 2)
+
+    def fold(rows, first):
+        out = [np.zeros((2, 4, 5)), np.zeros((2, 4)), np.zeros(0), np.zeros(1, np.uint64)]
+        kernels.lloyd_fold(rows, first, mean, centers, norms, bounds, *out, None, 2)
+        return out
+
+    kernels._set_refuse_allocations(True)
+    try:
+        with pytest.raises(MemoryError, match="k-means"):
+            kernels.nearest(X, 0, mean, centers, norms, np.empty(1000, np.intp), 2)
+        with pytest.raises(MemoryError, match="k-means"):
+            fold(X, 0)  # the shares in parallel
+        with pytest.raises(MemoryError, match="k-means"):
+            fold(X[:300], 0)  # one share, its columns in parallel
+        with pytest.raises(MemoryError):
+            fastem.GaussianMixture(3, random_state=0).fit(X)
+    finally:
+        kernels._set_refuse_allocations(False)
+    np.testing.assert_array_equal(fold(X, 0)[0], fold_reference(X, mean, kmeans_nearest(
+        X, mean, centers, norms), bounds, 4)[0])
+
+
+def kmeans_nearest(X, mean, centers, norms):
+    labels = np.empty(len(X), dtype=np.intp)
+    kernels.nearest(X, 0, mean, centers, norms, labels, 2)
+    return labels

@@ -27,6 +27,19 @@ DEF CHUNK = 256
 # the sums read them from cache
 cdef Py_ssize_t _SUB_BLOCK_BYTES = 1 << 20
 
+# tests set this to check that a failed allocation raises MemoryError
+cdef bint _refuse_allocations = False
+
+
+def _set_refuse_allocations(bint refuse):
+    """Make the kernels' allocations fail (for testing their error path)."""
+    global _refuse_allocations
+    _refuse_allocations = refuse
+
+
+cdef inline void* _alloc(size_t size) noexcept nogil:
+    return NULL if _refuse_allocations else malloc(size)
+
 
 cdef int _label_chunk(const floating[:, :] X, Py_ssize_t lo, Py_ssize_t hi,
                       const floating[::1] mean, const floating[:, ::1] centers,
@@ -78,8 +91,8 @@ cdef int _label_rows(const floating[:, :] X, Py_ssize_t first_row, Py_ssize_t lo
     for i in range(hi - lo):
         labels[i] = -1
     with parallel(num_threads=n_threads):
-        xc = <floating*> malloc(CHUNK * D * sizeof(floating))
-        dist = <floating*> malloc(CHUNK * K * sizeof(floating))
+        xc = <floating*> _alloc(CHUNK * D * sizeof(floating))
+        dist = <floating*> _alloc(CHUNK * K * sizeof(floating))
         if xc != NULL and dist != NULL:
             for c in prange(c0, c1 + 1, schedule="static"):
                 a = max(c * CHUNK - first_row, lo)
@@ -172,10 +185,10 @@ cdef int _fold_by_shares(const floating[:, :] X, Py_ssize_t first_row,
     cdef u64 h = 0
     failed[0] = 0
     with parallel(num_threads=n_threads):
-        xc = <floating*> malloc(CHUNK * D * sizeof(floating))
-        dist = <floating*> malloc(CHUNK * K * sizeof(floating))
-        cnt = <floating*> malloc(K * sizeof(floating))
-        lab = <Py_ssize_t*> malloc(CHUNK * sizeof(Py_ssize_t))
+        xc = <floating*> _alloc(CHUNK * D * sizeof(floating))
+        dist = <floating*> _alloc(CHUNK * K * sizeof(floating))
+        cnt = <floating*> _alloc(K * sizeof(floating))
+        lab = <Py_ssize_t*> _alloc(CHUNK * sizeof(Py_ssize_t))
         if xc == NULL or dist == NULL or cnt == NULL or lab == NULL:
             failed[0] = 1
         else:
@@ -284,8 +297,8 @@ def lloyd_fold(
                 with gil:
                     raise MemoryError("fastem: cannot allocate the k-means scratch")
         return
-    labels = <Py_ssize_t*> malloc(min(sub, N) * sizeof(Py_ssize_t))
-    block = malloc(n_parts * stride * sizeof(floating) + 64)
+    labels = <Py_ssize_t*> _alloc(min(sub, N) * sizeof(Py_ssize_t))
+    block = _alloc(n_parts * stride * sizeof(floating) + 64)
     if labels == NULL or block == NULL:
         free(labels)
         free(block)
