@@ -11,10 +11,9 @@ Timing run: ``pytest benchmarks/test_bench_init.py --benchmark-enable``.
 Disabled (the ordinary test run), each fit runs once on smaller data and
 its first lower bound is checked against scikit-learn's.
 """
-import time
-
 import numpy as np
 import pytest
+from marginal import timed_fits
 from sklearn.datasets import load_digits
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
@@ -43,17 +42,9 @@ def test_kmeans_start(benchmark, problem, library, benchmarks_disabled):
     X, params, repeats = PROBLEMS[problem](benchmarks_disabled)
     cls = GaussianMixture if library == "fastem" else SkGaussianMixture
 
-    def fit():
-        return cls(random_state=0, max_iter=1, **params).fit(X)
-    model = fit()
-    runs = []
-    for _ in range(1 if benchmarks_disabled else repeats):
-        start = time.perf_counter()
-        fit()
-        runs.append(time.perf_counter() - start)
-    benchmark.group = f"k-means start and one EM iteration: {problem} {X.shape}"
-    benchmark.extra_info.update(library=library, per="fit (median)",
-                                seconds=float(np.median(runs)))
-    benchmark.pedantic(lambda: model, rounds=1, iterations=1)
+    model = timed_fits(
+        benchmark, f"k-means start and one EM iteration: {problem} {X.shape}", library,
+        lambda: cls(random_state=0, max_iter=1, **params).fit(X), repeats,
+        benchmarks_disabled)
     reference = SkGaussianMixture(random_state=0, max_iter=1, **params).fit(X)
     np.testing.assert_allclose(model.lower_bounds_, reference.lower_bounds_, rtol=1e-8)

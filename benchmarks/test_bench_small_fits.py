@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from marginal import timed_fits
 from sklearn.datasets import load_iris
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
@@ -53,18 +54,9 @@ def test_small_fit_under_load(benchmark, busy_cpus, library, benchmarks_disabled
     X = load_iris().data
     cls = GaussianMixture if library == "fastem" else SkGaussianMixture
 
-    def fit():
-        return cls(3, random_state=0).fit(X)
-    model = fit()
-    runs = []
-    for _ in range(1 if benchmarks_disabled else FITS):
-        start = time.perf_counter()
-        fit()
-        runs.append(time.perf_counter() - start)
-    benchmark.group = f"iris fit (150 x 4, K = 3) with {busy_cpus} CPUs kept busy"
-    benchmark.extra_info.update(library=library, per="fit (median)",
-                                seconds=float(np.median(runs)))
-    benchmark.pedantic(lambda: model, rounds=1, iterations=1)
+    model = timed_fits(
+        benchmark, f"iris fit (150 x 4, K = 3) with {busy_cpus} CPUs kept busy", library,
+        lambda: cls(3, random_state=0).fit(X), FITS, benchmarks_disabled)
     reference = SkGaussianMixture(3, random_state=0).fit(X)
     np.testing.assert_allclose(model.lower_bounds_, reference.lower_bounds_, rtol=1e-8)
 

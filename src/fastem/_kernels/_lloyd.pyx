@@ -227,6 +227,31 @@ cdef int _fold_by_shares(const floating[:, :] X, Py_ssize_t first_row,
     return -1 if failed[0] else 0
 
 
+cdef void _copy_columns(floating[:, :, ::1] sums, floating[::1] squares, floating* local,
+                        Py_ssize_t n_parts, Py_ssize_t width, Py_ssize_t stride,
+                        bint to_local) noexcept:
+    """Copy part t's columns of the sums (then of the squares, if any) to or
+    from its block ``local + t * stride``, width columns to a cluster."""
+    cdef Py_ssize_t P = sums.shape[0], K = sums.shape[1], D = sums.shape[2]
+    cdef Py_ssize_t t, p, k, j, j0, j1
+    cdef floating* mine
+    cdef floating* theirs
+    for t in range(n_parts):
+        j0 = t * D // n_parts
+        j1 = (t + 1) * D // n_parts
+        mine = local + t * stride
+        for p in range(P + 1):
+            for k in range(K if p < P else 1):
+                if p == P and squares.shape[0] == 0:
+                    continue
+                theirs = &sums[p, k, 0] if p < P else &squares[0]
+                for j in range(j0, j1):
+                    if to_local:
+                        mine[(p * K + k) * width + j - j0] = theirs[j]
+                    else:
+                        theirs[j] = mine[(p * K + k) * width + j - j0]
+
+
 def lloyd_fold(
     const floating[:, :] X,             # IN (N, D) rows first_row .. first_row + N
     Py_ssize_t first_row,
@@ -265,7 +290,7 @@ def lloyd_fold(
     cdef Py_ssize_t width = (D + n_parts - 1) // n_parts
     cdef Py_ssize_t line = 64 // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t stride = ((P * K + 1) * width + line - 1) // line * line
-    cdef Py_ssize_t lo, hi, i, j, j0, j1, k, p, row, t
+    cdef Py_ssize_t lo, hi, i, j0, j1, k, p, row, t
     cdef Py_ssize_t p_lo = 0, p_hi = P - 1
     cdef Py_ssize_t xs = X.strides[1] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t* labels = NULL
@@ -304,16 +329,7 @@ def lloyd_fold(
         free(block)
         raise MemoryError("fastem: cannot allocate the k-means sums")
     local = <floating*> ((<size_t> block + 63) // 64 * 64)
-    for t in range(n_parts):
-        j0 = t * D // n_parts
-        j1 = (t + 1) * D // n_parts
-        mine = local + t * stride
-        for p in range(P):
-            for k in range(K):
-                for j in range(j0, j1):
-                    mine[(p * K + k) * width + j - j0] = sums[p, k, j]
-        for j in range(j0, j1):
-            mine[P * K * width + j - j0] = squares[j] if want_squares else 0
+    _copy_columns(sums, squares, local, n_parts, width, stride, True)
     try:
         # sub-blocks end where the data's chunks do
         lo = 0
@@ -344,17 +360,7 @@ def lloyd_fold(
                                  weighted, mine + P * K * width if want_squares else NULL,
                                  j1 - j0)
             lo = hi
-        for t in range(n_parts):
-            j0 = t * D // n_parts
-            j1 = (t + 1) * D // n_parts
-            mine = local + t * stride
-            for p in range(P):
-                for k in range(K):
-                    for j in range(j0, j1):
-                        sums[p, k, j] = mine[(p * K + k) * width + j - j0]
-            if want_squares:
-                for j in range(j0, j1):
-                    squares[j] = mine[P * K * width + j - j0]
+        _copy_columns(sums, squares, local, n_parts, width, stride, False)
     finally:
         free(labels)
         free(block)
