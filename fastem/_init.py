@@ -36,6 +36,13 @@ _BLOCK_ROWS = 16384
 # 100,000 / K rows of an average cluster in the sample.
 SEEDING_SAMPLE = 100_000
 
+# k-means++ runs scikit-learn's own kmeans_plusplus on a seeding sample (or
+# its centered copy) up to this size, and fastem's fused kernels on a larger
+# one, without the copy and the N x (2 + log K) distances: the same draws,
+# but where two candidates are equally good to the last bit in exact
+# arithmetic each library's rounding picks its own
+EXACT_SEEDING_BYTES = 256 * 2**20
+
 
 def _blocks(n_samples, block_rows=_BLOCK_ROWS):
     for start in range(0, n_samples, block_rows):
@@ -165,6 +172,20 @@ def kmeans_plusplus(X, n_clusters, random_state, chunk_size, n_threads, weights=
     return centers, indices
 
 
+def plusplus_indices(rows, n_clusters, random_state, weights, chunk_size, n_threads,
+                     shift=None):
+    """Indices in ``rows`` (the seeding sample) of the k-means++ seeds, drawn
+    as scikit-learn draws them on rows - ``shift`` (KMeans centers the data
+    on its mean first; GaussianMixture's init_params="k-means++" does not)."""
+    if rows.shape[0] * rows.shape[1] * rows.dtype.itemsize <= EXACT_SEEDING_BYTES:
+        from sklearn.cluster import kmeans_plusplus as sklearn_plusplus
+        rows = np.asarray(rows) if shift is None else np.asarray(rows) - shift
+        return sklearn_plusplus(rows, n_clusters, sample_weight=weights,
+                                random_state=random_state)[1]
+    return kmeans_plusplus(rows, n_clusters, random_state, chunk_size, n_threads,
+                           weights)[1]
+
+
 def run(steps, X):
     """Drive a generator of passes: each (fn, args) it yields is answered
     with ``X.reduce(fn, *args)``; returns what the generator returns.
@@ -198,8 +219,8 @@ def kmeans_steps(X, n_clusters, random_state, chunk_size, n_threads, max_iter=30
         source.weights = None
     rows, weights = seeding_rows(source, random_state)
     mean = yield from _lloyd.mean_steps(source, n_threads)
-    indices = _lloyd.seed_indices(rows, mean, n_clusters, random_state, weights,
-                                  chunk_size, n_threads)
+    indices = plusplus_indices(rows, n_clusters, random_state, weights, chunk_size,
+                               n_threads, shift=mean)
     return (yield from _lloyd.lloyd_steps(source, rows[indices], mean, n_threads,
                                           max_iter, tol))
 
@@ -279,8 +300,9 @@ def seeded_stats(X, covariance_type, init_params, n_components, random_state, ch
                         else _taken_in_order(source.weights.take, indices))
     else:
         rows, row_weights = seeding_rows(source, random_state)
-        seeds, indices = kmeans_plusplus(rows, n_components, random_state, chunk_size,
-                                         n_threads, row_weights)
+        indices = plusplus_indices(rows, n_components, random_state, row_weights,
+                                   chunk_size, n_threads)
+        seeds = np.asarray(rows[indices], dtype=np.float64)
         seed_weights = None if row_weights is None else row_weights[indices]
     return sparse_resp_stats(source, covariance_type, seeds, seed_weights)
 

@@ -16,8 +16,8 @@ Rows are read in passes, in row order, with running sums; nothing of size
 N is kept (empty clusters, when they occur, keep the rows' distances for
 one pass). On a dask array the blocks are summed on the workers instead:
 the same algorithm, without scikit-learn's order of additions.
-k-means++ is scikit-learn's own, on the centered seeding sample
-(fastem/_init.py's fused kernels for a sample too large to copy).
+k-means++ is fastem/_init.py's (scikit-learn's own on the centered
+seeding sample).
 """
 from __future__ import annotations
 
@@ -33,12 +33,6 @@ from fastem._sources import kernel_threads
 # scikit-learn's CHUNK_SIZE: the rows of one GEMM, and the unit of its
 # threads' shares
 CHUNK = 256
-
-# k-means++ runs scikit-learn's own kmeans_plusplus on a centered copy of
-# the seeding sample up to this size; a larger sample is seeded by fastem's
-# fused kernels, without the copy (the same draws: the seeds can differ
-# only where two candidates are equally good to the last bit)
-EXACT_SEEDING_BYTES = 256 * 2**20
 
 
 def kmeans_threads():
@@ -152,21 +146,6 @@ def tolerance(squares, count, tol):
     if tol == 0:
         return 0
     return np.mean(_divided(squares, count)) * tol
-
-
-# -- k-means++ ---------------------------------------------------------------------------
-
-def seed_indices(rows, mean, n_clusters, random_state, weights, chunk_size, n_threads):
-    """Indices in ``rows`` (the seeding sample) of the k-means++ seeds, drawn
-    as scikit-learn's KMeans draws them on the data minus ``mean``."""
-    if rows.shape[0] * rows.shape[1] * mean.dtype.itemsize <= EXACT_SEEDING_BYTES:
-        from sklearn.cluster import kmeans_plusplus
-        centered = np.asarray(rows, dtype=mean.dtype) - mean
-        return kmeans_plusplus(centered, n_clusters, sample_weight=weights,
-                               random_state=random_state)[1]
-    from fastem._init import kmeans_plusplus
-    return kmeans_plusplus(rows, n_clusters, random_state, chunk_size, n_threads,
-                           weights)[1]
 
 
 # -- Lloyd's iterations -----------------------------------------------------------------

@@ -296,3 +296,18 @@ def kmeans_nearest(X, mean, centers, norms):
     labels = np.empty(len(X), dtype=np.intp)
     kernels.nearest(X, 0, mean, centers, norms, labels, 2)
     return labels
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+@pytest.mark.parametrize("K,seed", [(72, 0), (100, 2)])
+def test_kmeans_plusplus_breaks_ties_between_candidates_as_scikit_learn(init_params, K, seed):
+    # late in the seeding, two candidates can leave equal potentials in
+    # exact arithmetic; scikit-learn's own rounding chooses
+    X = standardised_iris()
+    kw = dict(n_components=K, random_state=seed, max_iter=1, init_params=init_params,
+              covariance_type="diag", reg_covar=1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = fastem.GaussianMixture(**kw).fit(X)
+        theirs = SkGaussianMixture(**kw).fit(X)
+    np.testing.assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=1e-8)
