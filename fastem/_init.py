@@ -6,7 +6,9 @@ RowSource (or an in-memory array): whole passes are the source's ``reduce``.
 On streamed input k-means++ seeds from a random subsample of
 ``SEEDING_SAMPLE`` rows (all rows when there are no more), drawn from the
 estimator's random_state; Lloyd's iterations then run over all rows, one
-streamed pass each.
+streamed pass each, in scikit-learn's arithmetic (fastem/_lloyd.py).
+k-means++ is scikit-learn's own kmeans_plusplus on a sample of up to
+``EXACT_SEEDING_BYTES``, fastem's fused kernels on a larger one.
 
 Weighted rows (a source's weights) count as that many copies everywhere:
 seeds are drawn with probability proportional to weight (times the squared

@@ -13,9 +13,10 @@ in the same order and float type (the kernels are fastem/_kernels/_lloyd.pyx),
 so each number is the same; what is small (K x D) is NumPy's own code.
 
 Rows are read in passes, in row order, with running sums; nothing of size
-N is kept (empty clusters, when they occur, keep the rows' distances for
-one pass). On a dask array the blocks are summed on the workers instead:
-the same algorithm, without scikit-learn's order of additions.
+N is kept (empty clusters, when they occur, keep the rows' distances and
+labels for one pass). On a dask array the blocks are summed on the workers
+instead: the same algorithm, without scikit-learn's order of additions;
+so is the mean of a streamed single column, which NumPy sums pairwise.
 k-means++ is fastem/_init.py's (scikit-learn's own on the centered
 seeding sample).
 """
@@ -123,8 +124,8 @@ def mean_steps(source, n_threads):
     its one pass (see fastem._init.run)."""
     dtype, n_features = source.dtype, source.n_features
     if n_features == 1 and not source.streamed and source.weights is None:
-        # one column: NumPy sums it pairwise; a copy of an in-memory
-        # column is small beside the column itself
+        # NumPy sums a single column pairwise: its own mean of the rows in
+        # memory (a streamed column is added in row order)
         return np.asarray(source.rows(0, source.n_samples), dtype=dtype).mean(axis=0)
     fold = _Fold(source, x=np.zeros(n_features, dtype), w=np.zeros(1, dtype))
     sums = fold.result((yield _block_column_sums, (fold, n_threads)))
@@ -240,6 +241,7 @@ class Step:
     squares: np.ndarray
 
     @property
+    @_quiet
     def shift(self):
         """The sum of the squared shifts, as scikit-learn adds them."""
         return (self.shifts ** 2).sum()
