@@ -57,6 +57,19 @@ def thread_shares(n_samples, n_threads):
     return np.minimum(np.array(first_chunks, dtype=np.intp) * CHUNK, n_samples)
 
 
+class RowCounter:
+    """The first row of each block of a pass (0 per block when distributed)."""
+
+    def __init__(self, source):
+        self.sequential = not source.distributed
+        self.next_row = 0
+
+    def take(self, n_rows):
+        first = self.next_row if self.sequential else 0
+        self.next_row += n_rows
+        return first
+
+
 class _Fold:
     """The running sums of one pass. On a sequential source every block
     adds to the same arrays after the blocks before it, and learns its
@@ -64,19 +77,18 @@ class _Fold:
     returned and added up (``+``) as the source does."""
 
     def __init__(self, source, **zeros):
-        self.sequential = not source.distributed
+        self.rows = RowCounter(source)
+        self.sequential = self.rows.sequential
         self.n_samples = source.n_samples
         self.zeros = zeros
         self.sums = {name: z.copy() for name, z in zeros.items()}
-        self.next_row = 0
 
     def block(self, n_rows):
         """(first row, arrays to add to) of the next block of n_rows rows."""
+        first = self.rows.take(n_rows)
         if self.sequential:
-            first = self.next_row
-            self.next_row += n_rows
             return first, self.sums
-        return 0, {name: z.copy() for name, z in self.zeros.items()}
+        return first, {name: z.copy() for name, z in self.zeros.items()}
 
     def part(self, n_rows, sums):
         return _Part(n_rows, None if self.sequential else sums)
@@ -315,19 +327,6 @@ def center_shifts(old, new):
 
 
 # -- empty clusters ---------------------------------------------------------------------
-
-class RowCounter:
-    """The first row of each block of a pass (0 per block when distributed)."""
-
-    def __init__(self, source):
-        self.sequential = not source.distributed
-        self.next_row = 0
-
-    def take(self, n_rows):
-        first = self.next_row if self.sequential else 0
-        self.next_row += n_rows
-        return first
-
 
 @_quiet
 def _block_distances(rows, labeller, counter, weights=None):
